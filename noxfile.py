@@ -1,0 +1,95 @@
+"""Every way to lint, type-check, test, document and benchmark sparseinit.
+
+Run ``nox -l`` for the list; CI runs the same sessions.
+"""
+
+import os
+
+import nox
+
+nox.options.sessions = ["lint", "typecheck", "tests", "doctests"]
+nox.options.reuse_existing_virtualenvs = True
+nox.options.error_on_missing_interpreters = False
+
+PYTHON = "3.11"
+DOCS_REQUIREMENTS = [
+    "mkdocs==1.6.1",
+    "mkdocs-material==9.6.14",
+    "mkdocstrings[python]==0.29.1",
+    "mkdocs-jupyter==0.25.1",
+]
+DEMO_REQUIREMENTS = ["flax>=0.10.4", "gymnax>=0.0.8", "six", "matplotlib>=3.8", "tqdm>=4.66"]
+NOTEBOOK_REQUIREMENTS = ["nbmake>=1.5", "ipykernel>=6.29", "matplotlib>=3.8"]
+
+
+@nox.session(python=PYTHON)
+def lint(session: nox.Session) -> None:
+    """Ruff lint and format check."""
+    session.install("ruff>=0.8")
+    session.run("ruff", "check", ".")
+    session.run("ruff", "format", "--check", ".")
+
+
+@nox.session(python=PYTHON)
+def typecheck(session: nox.Session) -> None:
+    """Pyright on the library sources."""
+    session.install("-e", ".[optax,flax]", "pyright>=1.1.390")
+    session.run("pyright", "src")
+
+
+@nox.session(python=PYTHON)
+def tests(session: nox.Session) -> None:
+    """The full test suite, once in float32 and once with JAX_ENABLE_X64=1."""
+    session.install("-e", ".[test]", *DEMO_REQUIREMENTS)
+    args = session.posargs or ["-q", "-p", "no:cacheprovider"]
+    session.run("pytest", *args, "--jaxtyping-packages=sparseinit,beartype.beartype", env={"JAX_ENABLE_X64": "0"})
+    session.run(
+        "pytest",
+        *args,
+        "--jaxtyping-packages=sparseinit,beartype.beartype",
+        "-m",
+        "not slow",
+        env={"JAX_ENABLE_X64": "1"},
+    )
+
+
+@nox.session(python=PYTHON)
+def doctests(session: nox.Session) -> None:
+    """The examples in every docstring."""
+    session.install("-e", ".[test]")
+    session.run("pytest", "-q", "-p", "no:cacheprovider", "--doctest-modules", "src/sparseinit")
+
+
+@nox.session(python=PYTHON)
+def demo(session: nox.Session) -> None:
+    """The streaming-RL sweep: learning curves and a table under results/."""
+    session.install("-e", ".", *DEMO_REQUIREMENTS)
+    session.run("python", "-m", "examples.streaming_rl.sweep", *session.posargs)
+
+
+@nox.session(python=PYTHON)
+def bench(session: nox.Session) -> None:
+    """Benchmarks against dense and naive baselines; writes benchmarks/RESULTS.md."""
+    session.install("-e", ".", "flax>=0.10.4")
+    session.run("python", "benchmarks/run.py", *session.posargs)
+
+
+@nox.session(python=PYTHON)
+def docs(session: nox.Session) -> None:
+    """Build the documentation site with --strict."""
+    session.install("-e", ".[optax,flax]", *DOCS_REQUIREMENTS)
+    session.run("mkdocs", "build", "--strict")
+
+
+@nox.session(python=PYTHON)
+def notebooks(session: nox.Session) -> None:
+    """Execute every notebook."""
+    session.install("-e", ".[test]", *DEMO_REQUIREMENTS, *NOTEBOOK_REQUIREMENTS)
+    session.run("pytest", "-q", "-p", "no:cacheprovider", "--nbmake", "notebooks", env={"MPLBACKEND": "Agg"})
+
+
+@nox.session(python=PYTHON)
+def build(session: nox.Session) -> None:
+    """Build the sdist and wheel."""
+    session.install("build")
+    session.run("python", "-m", "build", "--outdir", os.path.join(session.create_tmp(), "dist"))

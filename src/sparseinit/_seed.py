@@ -1,0 +1,58 @@
+"""``sparse_init``: a drop-in for the functional JAX ``sparse_init`` the project started from."""
+
+from jaxtyping import Array, Float
+
+from sparseinit import _validation as v
+from sparseinit._initializers import sparse
+from sparseinit._typing import KeyLike, ShapeLike, SparsityLike
+
+INIT_TYPES = ("uniform", "normal")
+
+
+def sparse_init(
+    key: KeyLike,
+    shape: ShapeLike,
+    sparsity: SparsityLike = 0.9,
+    init_type: str = "uniform",
+) -> Float[Array, "fan_out fan_in"]:
+    """A sparsely initialised ``(fan_out, fan_in)`` weight matrix, as the seed function makes.
+
+    Rows are neurons: each row gets exactly ``round(sparsity * fan_in)`` zeros (half up, the
+    seed's ``int(sparsity * fan_in + 0.5)``) at uniformly random positions, and the other
+    weights are ``U(-b, b)`` (``"uniform"``) or ``N(0, b^2)`` (``"normal"``) with
+    ``b = 1 / sqrt(fan_in)``, in float32. This is :func:`sparseinit.sparse` with
+    ``rounding="round"``, ``in_axis=-1``, ``out_axis=-2`` and ``dtype=float32``; unlike the
+    seed it validates its arguments and accepts a traced ``sparsity``.
+
+    Args:
+        key: a JAX random key.
+        shape: ``(fan_out, fan_in)``.
+        sparsity: fraction of each row's inputs set to zero, in ``[0, 1]``.
+        init_type: ``"uniform"`` or ``"normal"``.
+
+    Returns:
+        A float32 array of ``shape``.
+
+    Raises:
+        ValueError: if ``init_type`` is not ``"uniform"`` or ``"normal"``, the shape is not
+            2-D, or the sparsity is not in ``[0, 1]``.
+
+    Examples:
+        >>> import jax.random as jr
+        >>> from sparseinit import sparse_init
+        >>> weights = sparse_init(jr.key(42), (128, 10), sparsity=0.9)
+        >>> weights.shape, weights.dtype
+        ((128, 10), dtype('float32'))
+        >>> set((weights == 0).sum(axis=1).tolist())  # int(0.9 * 10 + 0.5) zeros per row
+        {9}
+    """
+    name = "sparse_init"
+    init_type = v.check_choice(name, "init_type", init_type, INIT_TYPES)
+    dims = v.check_shape(name, shape)
+    if len(dims) != 2:
+        raise ValueError(f"{name}: shape must be (fan_out, fan_in), got {dims}")
+    sparsity = v.check_unit_interval(name, "sparsity", sparsity)
+    init = sparse(
+        sparsity, distribution=init_type, rounding="round", in_axis=-1, out_axis=-2
+    )
+    return init(key, dims, "float32")
