@@ -42,15 +42,8 @@ def tests(session: nox.Session) -> None:
     """The full test suite, once in float32 and once with JAX_ENABLE_X64=1."""
     session.install("-e", ".[test]", *DEMO_REQUIREMENTS)
     args = session.posargs or ["-q", "-p", "no:cacheprovider"]
-    session.run("pytest", *args, "--jaxtyping-packages=sparseinit,beartype.beartype", env={"JAX_ENABLE_X64": "0"})
-    session.run(
-        "pytest",
-        *args,
-        "--jaxtyping-packages=sparseinit,beartype.beartype",
-        "-m",
-        "not slow",
-        env={"JAX_ENABLE_X64": "1"},
-    )
+    session.run("pytest", *args, env={"JAX_ENABLE_X64": "0"})
+    session.run("pytest", *args, "-m", "not slow", env={"JAX_ENABLE_X64": "1"})
 
 
 @nox.session(python=PYTHON)

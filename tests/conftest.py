@@ -1,0 +1,36 @@
+"""Shared test settings: hypothesis profiles and helpers used across test modules."""
+
+import os
+
+import jax
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, settings
+
+# JAX compiles on first use: deadlines would measure compilation, not the library.
+settings.register_profile(
+    "default",
+    deadline=None,
+    max_examples=40,
+    suppress_health_check=[HealthCheck.too_slow],
+    derandomize=True,
+)
+settings.register_profile("ci", parent=settings.get_profile("default"), max_examples=40)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "default"))
+
+X64 = bool(jax.config.read("jax_enable_x64"))
+
+
+def zeros_per_neuron(w, out_axis=-1, batch_axis=()):
+    """Zeros of each neuron of ``w``: counts over every axis but the neuron axes."""
+    w = np.asarray(w)
+    ndim = w.ndim
+    neuron = {a % ndim for a in ((out_axis,) if isinstance(out_axis, int) else out_axis)}
+    neuron |= {a % ndim for a in ((batch_axis,) if isinstance(batch_axis, int) else batch_axis)}
+    fan = tuple(a for a in range(ndim) if a not in neuron)
+    return (w == 0).sum(axis=fan)
+
+
+@pytest.fixture
+def key():
+    return jax.random.key(0)
