@@ -78,7 +78,9 @@ def docs(session: nox.Session) -> None:
 def notebooks(session: nox.Session) -> None:
     """Execute every notebook."""
     session.install("-e", ".[test]", *DEMO_REQUIREMENTS, *NOTEBOOK_REQUIREMENTS)
-    session.run("pytest", "-q", "-p", "no:cacheprovider", "--nbmake", "notebooks", env={"MPLBACKEND": "Agg"})
+    session.run(
+        "pytest", "-q", "-p", "no:cacheprovider", "--nbmake", "notebooks", env={"MPLBACKEND": "Agg"}
+    )
 
 
 @nox.session(python=PYTHON)

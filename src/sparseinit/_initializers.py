@@ -96,8 +96,8 @@ class SparseInitializer(abc.ABC):
     def _min_ndim(self) -> int:
         return 2
 
-    def _check_shape(self, shape: tuple[int, ...]) -> None:
-        """Extra shape rules of a subclass."""
+    def _check_shape(self, shape: tuple[int, ...]) -> None:  # noqa: B027 (optional hook)
+        """Extra shape rules of a subclass; none by default."""
 
     # ---- the protocol --------------------------------------------------------------------
     def _plan(
@@ -199,19 +199,19 @@ def _check_dtype_arg(name: str, dtype: DTypeLike, allow_complex: bool = False) -
     return np.dtype(v.check_dtype(name, dtype, allow_complex=allow_complex)).name
 
 
-@dataclasses.dataclass(frozen=True, repr=False, eq=True)
 class _SparsityMixin:
     """Shared by the initializers whose count is ``R(sparsity * fan_in)``."""
 
+    sparsity: float | jax.Array
+
     def _traced_sparsity(self) -> jax.Array | None:
-        sparsity = getattr(self, "sparsity")
-        return sparsity if v.is_traced(sparsity) else None
+        return self.sparsity if v.is_traced(self.sparsity) else None
 
     def _zeros(self, fan_in: int) -> int:
-        return num_zeros(getattr(self, "sparsity"), fan_in, self._rounding())
+        return num_zeros(float(self.sparsity), fan_in, self._rounding())
 
     def _rounding(self) -> str:
-        return getattr(self, "rounding", "ceil")
+        return "ceil"
 
 
 @dataclasses.dataclass(frozen=True, repr=False)
@@ -233,6 +233,9 @@ class SparseInit(_SparsityMixin, SparseInitializer):
 
     def _axes(self) -> tuple[AxisLike, AxisLike, AxisLike]:
         return self.in_axis, self.out_axis, self.batch_axis
+
+    def _rounding(self) -> str:
+        return self.rounding
 
     def _values(self, fan_in: int) -> tuple[str | None, float, Callable[..., Any] | None]:
         return self.distribution, self.scale / math.sqrt(max(fan_in, 1)), None
@@ -348,6 +351,9 @@ class Sparsified(_SparsityMixin, SparseInitializer):
 
     def _axes(self) -> tuple[AxisLike, AxisLike, AxisLike]:
         return self.in_axis, self.out_axis, self.batch_axis
+
+    def _rounding(self) -> str:
+        return self.rounding
 
     def _values(self, fan_in: int) -> tuple[str | None, float, Callable[..., Any] | None]:
         return None, 1.0, self.base_init

@@ -38,9 +38,7 @@ def symmetric_uniform(key: jax.Array, shape: tuple[int, ...], dtype: np.dtype) -
     return (numerator.astype(dtype) - one) / one
 
 
-def draw(
-    key: jax.Array, shape: tuple[int, ...], distribution: str, dtype: np.dtype
-) -> jax.Array:
+def draw(key: jax.Array, shape: tuple[int, ...], distribution: str, dtype: np.dtype) -> jax.Array:
     """Draws unit-scale values of ``distribution`` in the compute dtype of ``dtype``.
 
     ``"uniform"`` is U(-1, 1), ``"normal"`` is N(0, 1) and ``"truncated_normal"`` is a normal

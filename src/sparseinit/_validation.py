@@ -109,9 +109,7 @@ def check_shape(fn: str, shape: Any, *, min_ndim: int = 2) -> tuple[int, ...]:
             )
         dims.append(size)
     if len(dims) < min_ndim:
-        raise ValueError(
-            f"{fn}: shape must have at least {min_ndim} dimensions, got {tuple(dims)}"
-        )
+        raise ValueError(f"{fn}: shape must have at least {min_ndim} dimensions, got {tuple(dims)}")
     return tuple(dims)
 
 
@@ -171,9 +169,12 @@ def check_axis_arg(fn: str, name: str, axis: Any) -> int | tuple[int, ...]:
     """Checks the form of an axis argument at factory time (its range is checked per call)."""
     if isinstance(axis, int | np.integer) and not _is_bool(axis):
         return int(axis)
-    if isinstance(axis, Sequence) and not isinstance(axis, str):
-        if all(isinstance(a, int | np.integer) and not _is_bool(a) for a in axis):
-            return tuple(int(a) for a in axis)
+    if (
+        isinstance(axis, Sequence)
+        and not isinstance(axis, str)
+        and all(isinstance(a, int | np.integer) and not _is_bool(a) for a in axis)
+    ):
+        return tuple(int(a) for a in axis)
     raise ValueError(f"{fn}: {name} must be an int or a sequence of ints, got {axis!r}")
 
 
