@@ -9,9 +9,7 @@ import nox
 
 nox.options.sessions = ["lint", "typecheck", "tests", "doctests"]
 nox.options.reuse_existing_virtualenvs = True
-nox.options.error_on_missing_interpreters = False
 
-PYTHON = "3.11"
 DOCS_REQUIREMENTS = [
     "mkdocs==1.6.1",
     "mkdocs-material==9.6.14",
@@ -22,7 +20,7 @@ DEMO_REQUIREMENTS = ["flax>=0.10.4", "gymnax>=0.0.8", "six", "matplotlib>=3.8", 
 NOTEBOOK_REQUIREMENTS = ["nbmake>=1.5", "ipykernel>=6.29", "matplotlib>=3.8"]
 
 
-@nox.session(python=PYTHON)
+@nox.session
 def lint(session: nox.Session) -> None:
     """Ruff lint and format check."""
     session.install("ruff>=0.8")
@@ -30,51 +28,68 @@ def lint(session: nox.Session) -> None:
     session.run("ruff", "format", "--check", ".")
 
 
-@nox.session(python=PYTHON)
+@nox.session
 def typecheck(session: nox.Session) -> None:
     """Pyright on the library sources."""
     session.install("-e", ".[optax,flax]", "pyright>=1.1.390")
     session.run("pyright", "src")
 
 
-@nox.session(python=PYTHON)
+@nox.session
 def tests(session: nox.Session) -> None:
-    """The full test suite, once in float32 and once with JAX_ENABLE_X64=1."""
+    """The full test suite (float32, then JAX_ENABLE_X64=1) and every docstring example."""
     session.install("-e", ".[test]", *DEMO_REQUIREMENTS)
     args = session.posargs or ["-q", "-p", "no:cacheprovider"]
     session.run("pytest", *args, env={"JAX_ENABLE_X64": "0"})
     session.run("pytest", *args, "-m", "not slow", env={"JAX_ENABLE_X64": "1"})
+    session.run(
+        "pytest",
+        "-q",
+        "-p",
+        "no:cacheprovider",
+        "--doctest-modules",
+        "src/sparseinit",
+        env={"JAX_ENABLE_X64": "0"},
+    )
 
 
-@nox.session(python=PYTHON)
+@nox.session
 def doctests(session: nox.Session) -> None:
     """The examples in every docstring."""
     session.install("-e", ".[test]")
-    session.run("pytest", "-q", "-p", "no:cacheprovider", "--doctest-modules", "src/sparseinit")
+    session.run(
+        "pytest",
+        "-q",
+        "-p",
+        "no:cacheprovider",
+        "--doctest-modules",
+        "src/sparseinit",
+        env={"JAX_ENABLE_X64": "0"},
+    )
 
 
-@nox.session(python=PYTHON)
+@nox.session
 def demo(session: nox.Session) -> None:
     """The streaming-RL sweep: learning curves and a table under results/."""
     session.install("-e", ".", *DEMO_REQUIREMENTS)
     session.run("python", "-m", "examples.streaming_rl.sweep", *session.posargs)
 
 
-@nox.session(python=PYTHON)
+@nox.session
 def bench(session: nox.Session) -> None:
     """Benchmarks against dense and naive baselines; writes benchmarks/RESULTS.md."""
     session.install("-e", ".", "flax>=0.10.4")
     session.run("python", "benchmarks/run.py", *session.posargs)
 
 
-@nox.session(python=PYTHON)
+@nox.session
 def docs(session: nox.Session) -> None:
     """Build the documentation site with --strict."""
     session.install("-e", ".[optax,flax]", *DOCS_REQUIREMENTS)
     session.run("mkdocs", "build", "--strict")
 
 
-@nox.session(python=PYTHON)
+@nox.session
 def notebooks(session: nox.Session) -> None:
     """Execute every notebook."""
     session.install("-e", ".[test]", *DEMO_REQUIREMENTS, *NOTEBOOK_REQUIREMENTS)
@@ -83,7 +98,7 @@ def notebooks(session: nox.Session) -> None:
     )
 
 
-@nox.session(python=PYTHON)
+@nox.session
 def build(session: nox.Session) -> None:
     """Build the sdist and wheel."""
     session.install("build")
