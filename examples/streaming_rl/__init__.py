@@ -1,0 +1,1 @@
+"""Streaming Q(lambda) with sparse initialisation: the library's main demo."""

@@ -1,0 +1,310 @@
+"""A streaming Q(lambda) agent: one transition at a time, no replay buffer, no target network.
+
+The agent follows Stream Q(lambda) of Elsayed, Vasan and Mahmood (2024): a small MLP with
+parameter-free layer normalisation and LeakyReLU, its kernels drawn by
+:func:`sparseinit.sparse`, trained online with eligibility traces and the overshooting-bounded
+step size (ObGD). Observations are normalised by running moments and rewards are scaled by a
+running estimate of the standard deviation of the discounted return.
+
+Traces follow Watkins' Q(lambda): they are cleared when the episode ends and after an
+exploratory (non-greedy) action, because the greedy target policy would not have taken it.
+
+Everything here is a pure function of an :class:`AgentState`, so a whole population of agents
+(sparsities x seeds) runs under one ``vmap`` and one ``lax.scan``.
+
+References:
+    Elsayed, Vasan and Mahmood (2024). Streaming Deep Reinforcement Learning Finally Works.
+    arXiv:2410.14606.
+"""
+
+import dataclasses
+import itertools
+import math
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+from flax import nnx
+
+import sparseinit
+
+
+@dataclasses.dataclass(frozen=True)
+class AgentConfig:
+    """Hyper-parameters of the agent; hashable, so it can close over a jitted function.
+
+    Attributes:
+        hidden: widths of the hidden layers.
+        gamma: discount factor.
+        lamb: trace-decay parameter lambda.
+        alpha: base step size of ObGD.
+        kappa: ObGD's safety factor; larger means smaller effective steps.
+        epsilon_start: exploration rate at step 0.
+        epsilon_end: exploration rate once the schedule has finished.
+        explore_steps: steps over which epsilon decays linearly.
+        eps: added to variances before taking a square root.
+    """
+
+    hidden: tuple[int, ...] = (64, 64)
+    gamma: float = 0.99
+    lamb: float = 0.8
+    alpha: float = 1.0
+    kappa: float = 2.0
+    epsilon_start: float = 1.0
+    epsilon_end: float = 0.01
+    explore_steps: int = 10_000
+    eps: float = 1e-8
+
+
+class QNetwork(nnx.Module):
+    """Linear -> parameter-free LayerNorm -> LeakyReLU per hidden layer, then a linear head.
+
+    Every kernel (hidden and head) is drawn by ``sparseinit.sparse(sparsity)``; biases start at
+    zero. ``sparsity`` may be a traced scalar, so one compiled function builds every network of
+    a sweep.
+    """
+
+    def __init__(
+        self,
+        obs_size: int,
+        num_actions: int,
+        hidden: tuple[int, ...],
+        sparsity: Any,
+        *,
+        rngs: nnx.Rngs,
+    ):
+        kernel_init = sparseinit.sparse(sparsity)
+        sizes = (obs_size, *hidden)
+        self.layers = nnx.List(
+            [
+                nnx.Linear(n_in, n_out, kernel_init=kernel_init, rngs=rngs)
+                for n_in, n_out in itertools.pairwise(sizes)
+            ]
+        )
+        self.norms = nnx.List(
+            [nnx.LayerNorm(n, use_scale=False, use_bias=False, rngs=rngs) for n in hidden]
+        )
+        self.head = nnx.Linear(sizes[-1], num_actions, kernel_init=kernel_init, rngs=rngs)
+
+    def __call__(self, x: jax.Array) -> jax.Array:
+        for layer, norm in zip(self.layers, self.norms, strict=True):
+            x = jax.nn.leaky_relu(norm(layer(x)))
+        return self.head(x)
+
+
+# ---- running statistics --------------------------------------------------------------------
+
+
+class Moments(NamedTuple):
+    """Welford's running count, mean and sum of squared deviations."""
+
+    count: jax.Array
+    mean: jax.Array
+    m2: jax.Array
+
+
+def moments_init(shape: tuple[int, ...] = ()) -> Moments:
+    return Moments(jnp.zeros((), jnp.float32), jnp.zeros(shape), jnp.zeros(shape))
+
+
+def moments_update(m: Moments, x: jax.Array) -> Moments:
+    count = m.count + 1.0
+    delta = x - m.mean
+    mean = m.mean + delta / count
+    return Moments(count, mean, m.m2 + delta * (x - mean))
+
+
+def moments_var(m: Moments) -> jax.Array:
+    # The unbiased sample variance; 1 until there are two samples, so the first observations
+    # and rewards pass through unscaled instead of being divided by sqrt(eps).
+    return jnp.where(m.count >= 2.0, m.m2 / jnp.maximum(m.count - 1.0, 1.0), 1.0)
+
+
+def normalize(m: Moments, x: jax.Array, eps: float) -> jax.Array:
+    return (x - m.mean) / jnp.sqrt(moments_var(m) + eps)
+
+
+# ---- ObGD ------------------------------------------------------------------------------------
+
+
+def obgd(
+    params: Any,
+    trace: Any,
+    grads: Any,
+    delta: jax.Array,
+    *,
+    alpha: float,
+    kappa: float,
+    decay: float,
+) -> tuple[Any, Any, jax.Array]:
+    """One overshooting-bounded step along an eligibility trace.
+
+    The trace decays and accumulates the gradient, ``z = decay * z + grad``; the step size is
+    ``alpha / max(1, alpha * kappa * max(|delta|, 1) * ||z||_1)``, the largest that cannot
+    overshoot the TD target by the bound derived in the paper; then
+    ``params = params + step * delta * z`` (ascent: ``grads`` is the gradient of the value).
+
+    Args:
+        params: the parameters, any pytree.
+        trace: the eligibility trace, same structure as ``params``.
+        grads: the gradient of the predicted value at the taken action.
+        delta: the TD error, a scalar.
+        alpha: base step size.
+        kappa: safety factor.
+        decay: ``gamma * lambda``.
+
+    Returns:
+        ``(params, trace, step)``: the updated parameters and trace and the step size used.
+    """
+    trace = jax.tree.map(lambda z, g: decay * z + g, trace, grads)
+    z_norm = sum(jnp.sum(jnp.abs(z)) for z in jax.tree.leaves(trace))
+    bound = alpha * kappa * jnp.maximum(jnp.abs(delta), 1.0) * z_norm
+    step = alpha / jnp.maximum(bound, 1.0)
+    params = jax.tree.map(lambda p, z: p + step * delta * z, params, trace)
+    return params, trace, step
+
+
+# ---- the agent in an environment -------------------------------------------------------------
+
+
+class AgentState(NamedTuple):
+    """Everything one agent carries from one transition to the next."""
+
+    params: Any
+    trace: Any
+    obs_moments: Moments
+    return_moments: Moments
+    discounted_return: jax.Array
+    env_state: Any
+    obs: jax.Array
+    episode_return: jax.Array
+    step: jax.Array
+    key: jax.Array
+
+
+class Transition(NamedTuple):
+    """What one step reports: whether an episode ended and its undiscounted return."""
+
+    done: jax.Array
+    episode_return: jax.Array
+
+
+def tree_where(cond: jax.Array, a: Any, b: Any) -> Any:
+    return jax.tree.map(lambda x, y: jnp.where(cond, x, y), a, b)
+
+
+@dataclasses.dataclass(frozen=True)
+class StreamQ:
+    """Stream Q(lambda) for one gymnax environment.
+
+    Attributes:
+        env: a gymnax environment with a discrete action space.
+        env_params: its parameters.
+        config: the agent's hyper-parameters.
+    """
+
+    env: Any
+    env_params: Any
+    config: AgentConfig
+
+    @property
+    def obs_size(self) -> int:
+        return math.prod(self.env.observation_space(self.env_params).shape)
+
+    @property
+    def num_actions(self) -> int:
+        return int(self.env.action_space(self.env_params).n)
+
+    def network(self, sparsity: Any, key: jax.Array) -> QNetwork:
+        c = self.config
+        return QNetwork(self.obs_size, self.num_actions, c.hidden, sparsity, rngs=nnx.Rngs(key))
+
+    @property
+    def graphdef(self) -> Any:
+        """The network's static structure; the same for every sparsity and key."""
+        graphdef, _ = nnx.split(nnx.eval_shape(lambda: self.network(0.0, jax.random.key(0))))
+        return graphdef
+
+    def q_values(self, graphdef: Any, params: Any, obs: jax.Array) -> jax.Array:
+        return nnx.merge(graphdef, params)(obs.reshape(-1))
+
+    def init(self, key: jax.Array, sparsity: jax.Array) -> AgentState:
+        """A fresh agent: sparse network, empty trace and statistics, a reset environment."""
+        k_net, k_env, k_run = jax.random.split(key, 3)
+        _, params = nnx.split(self.network(sparsity, k_net))
+        raw_obs, env_state = self.env.reset_env(k_env, self.env_params)
+        raw_obs = raw_obs.reshape(-1).astype(jnp.float32)
+        obs_moments = moments_update(moments_init(raw_obs.shape), raw_obs)
+        return AgentState(
+            params=params,
+            trace=jax.tree.map(jnp.zeros_like, params),
+            obs_moments=obs_moments,
+            return_moments=moments_init(),
+            discounted_return=jnp.zeros(()),
+            env_state=env_state,
+            obs=normalize(obs_moments, raw_obs, self.config.eps),
+            episode_return=jnp.zeros(()),
+            step=jnp.zeros((), jnp.int32),
+            key=k_run,
+        )
+
+    def epsilon(self, step: jax.Array) -> jax.Array:
+        c = self.config
+        frac = jnp.clip(step / max(c.explore_steps, 1), 0.0, 1.0)
+        return c.epsilon_start + frac * (c.epsilon_end - c.epsilon_start)
+
+    def step(self, graphdef: Any, s: AgentState) -> tuple[AgentState, Transition]:
+        """Acts, observes one transition, learns from it, and resets the episode if it ended."""
+        c = self.config
+        key, k_explore, k_random, k_env, k_reset = jax.random.split(s.key, 5)
+
+        q, q_vjp = jax.vjp(lambda p: self.q_values(graphdef, p, s.obs), s.params)
+        greedy = jnp.argmax(q)
+        explore = jax.random.uniform(k_explore) < self.epsilon(s.step)
+        action = jnp.where(explore, jax.random.randint(k_random, (), 0, q.shape[0]), greedy)
+        (grads,) = q_vjp(jax.nn.one_hot(action, q.shape[0], dtype=q.dtype))
+
+        raw_next, env_next, reward, env_done, _ = self.env.step_env(
+            k_env, s.env_state, action, self.env_params
+        )
+        reward = reward.astype(jnp.float32)
+        # Time-limit truncation is not termination: the target still bootstraps from s'.
+        truncated = env_next.time >= self.env_params.max_steps_in_episode
+        done = jnp.logical_or(env_done, truncated)
+        terminated = jnp.logical_and(env_done, jnp.logical_not(truncated))
+
+        raw_next = raw_next.reshape(-1).astype(jnp.float32)
+        obs_moments = moments_update(s.obs_moments, raw_next)
+        next_obs = normalize(obs_moments, raw_next, c.eps)
+
+        discounted_return = c.gamma * s.discounted_return + reward
+        return_moments = moments_update(s.return_moments, discounted_return)
+        scaled_reward = reward / jnp.sqrt(moments_var(return_moments) + c.eps)
+
+        q_next = self.q_values(graphdef, s.params, next_obs)
+        target = scaled_reward + c.gamma * (1.0 - terminated) * jnp.max(q_next)
+        delta = jax.lax.stop_gradient(target) - q[action]
+        params, trace, _ = obgd(
+            s.params, s.trace, grads, delta, alpha=c.alpha, kappa=c.kappa, decay=c.gamma * c.lamb
+        )
+        reset_trace = jnp.logical_or(done, action != greedy)
+        trace = jax.tree.map(lambda z: jnp.where(reset_trace, 0.0, z), trace)
+
+        episode_return = s.episode_return + reward
+        raw_reset, env_reset = self.env.reset_env(k_reset, self.env_params)
+        raw_reset = raw_reset.reshape(-1).astype(jnp.float32)
+        reset_moments = moments_update(obs_moments, raw_reset)
+        obs_after = tree_where(done, normalize(reset_moments, raw_reset, c.eps), next_obs)
+        new_state = AgentState(
+            params=params,
+            trace=trace,
+            obs_moments=tree_where(done, reset_moments, obs_moments),
+            return_moments=return_moments,
+            discounted_return=jnp.where(done, 0.0, discounted_return),
+            env_state=tree_where(done, env_reset, env_next),
+            obs=obs_after,
+            episode_return=jnp.where(done, 0.0, episode_return),
+            step=s.step + 1,
+            key=key,
+        )
+        return new_state, Transition(done=done, episode_return=episode_return)
