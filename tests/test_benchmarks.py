@@ -1,0 +1,204 @@
+"""The benchmark harness: its naive baseline, its target bookkeeping and a tiny end-to-end run.
+
+No timing is asserted: the figures depend on the machine. What is checked is that the harness
+measures what it says (the naive baseline is as sparse as the library), that every target's
+status follows from the numbers, and that a real run writes a complete report.
+"""
+
+import importlib.util
+import math
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import jax
+import numpy as np
+import pytest
+
+import sparseinit
+
+ROOT = Path(__file__).resolve().parents[1]
+SCRIPT = ROOT / "benchmarks" / "run.py"
+
+
+def _load_harness():
+    spec = importlib.util.spec_from_file_location("benchmarks_run", SCRIPT)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+run = _load_harness()
+
+
+def _zeros_per_neuron(w):
+    w = np.asarray(w)
+    return (w == 0).reshape(-1, w.shape[-1]).sum(axis=0)
+
+
+# ---- the naive baseline is a fair comparison ---------------------------------------------
+@pytest.mark.parametrize(
+    ("shape", "sparsity", "zeros"),
+    [
+        ((3, 3, 8, 5), 0.7, 51),  # fan-in 72: 0.7 * 72 = 50.4, ceil gives 51
+        ((100, 7), 0.07, 7),  # the decimal product, not the 8 that binary floats give
+        ((20, 4), 0.5, 10),
+    ],
+)
+def test_naive_baseline_has_the_library_count_of_zeros(shape, sparsity, zeros):
+    key = jax.random.key(3)
+    naive = run.naive_sparse(key, shape, sparsity)
+    assert naive.shape == shape
+    assert naive.dtype == np.float32
+    np.testing.assert_array_equal(_zeros_per_neuron(naive), zeros)
+    library = sparseinit.sparse(sparsity)(key, shape, np.float32)
+    np.testing.assert_array_equal(_zeros_per_neuron(library), zeros)
+    bound = 1 / math.sqrt(math.prod(shape[:-1]))
+    assert float(np.abs(np.asarray(naive)).max()) <= bound
+
+
+def test_naive_baseline_draws_a_different_mask_per_neuron():
+    # 64 neurons of fan-in 64 with 32 zeros: identical masks would mean one shared permutation.
+    w = np.asarray(run.naive_sparse(jax.random.key(0), (64, 64), 0.5))
+    masks = {tuple(col) for col in (w == 0).T}
+    assert len(masks) == 64
+
+
+# ---- targets follow from the numbers -----------------------------------------------------
+def _row(shape, sparsity, dense_ms, sparse_ms, naive_ms, first_dense, first_sparse, memory):
+    size = 4 * math.prod(shape)
+
+    def warm(ms):
+        return run.Warm(calls_per_repeat=1, repeats=[ms / 1e3])
+
+    return run.Row(
+        shape=shape,
+        sparsity=sparsity,
+        warm={"dense": warm(dense_ms), "sparse": warm(sparse_ms), "naive": warm(naive_ms)},
+        first={"dense": [first_dense], "sparse": [first_sparse]},
+        memory={
+            "sparse": run.Memory(
+                argument=8, output=size, temp=int(memory * size) - size - 8, alias=0
+            )
+        },
+    )
+
+
+def _statuses(targets):
+    return {t.what: (t.value, t.status) for t in targets}
+
+
+def test_targets_are_computed_from_the_figures():
+    rows = [
+        _row((4096, 4096), 0.9, 10.0, 4.0, 100.0, 1.0, 2.0, 3.0),
+        _row((3, 3, 256, 256), 0.9, 2.0, 1.5, 30.0, 1.0, 1.2, 1.5),
+    ]
+    cold = {"dense": {"total": [1.0, 1.2, 1.1]}, "sparse": {"total": [1.3, 1.4, 1.2]}}
+    got = _statuses(run.targets(rows, cold))
+    assert got["warm `sparse(0.9)` / dense at 4096x4096 (target)"] == ("0.40x", "met")
+    assert got["warm `sparse(0.9)` / dense at 4096x4096 (aim)"] == ("0.40x", "met")
+    assert got["warm `sparse(0.9)` / dense at 3x3x256x256 (target)"] == ("0.75x", "met")
+    assert got["warm `sparse(0.9)` / dense at 3x3x256x256 (aim)"] == ("0.75x", "**not met**")
+    assert got["warm `sparse(0.9)` / dense at 784x256 (target)"] == ("-", "not measured")
+    assert got["first call / dense at 4096x4096, sparsity 0.9"] == ("2.00x", "**not met**")
+    assert got["first call / dense at 3x3x256x256, sparsity 0.9"] == ("1.20x", "met")
+    speedup = "warm speed-up over the naive baseline at 4096x4096, sparsity 0.9"
+    assert got[speedup] == ("25.00x", "met")
+    assert got["memory / output size at 4096x4096, sparsity 0.9"] == ("3.00x", "**not met**")
+    assert got["memory / output size at 3x3x256x256, sparsity 0.9"] == ("1.50x", "met")
+    # Medians 1.1 and 1.3: a ratio of 1.18, just inside 1.2.
+    cold_target = "cold start of the nnx MLP, sparse / dense (process start to ready params)"
+    assert got[cold_target] == ("1.18x", "met")
+
+
+def test_unmeasured_targets_are_not_reported_as_met():
+    got = _statuses(run.targets([], None))
+    assert got
+    assert {status for _, status in got.values()} == {"not measured"}
+
+
+@pytest.mark.parametrize("bad", ["784", "784x0", "axb", "784x-3", ""])
+def test_bad_shapes_are_rejected_with_the_value(bad):
+    with pytest.raises(Exception, match=re.escape(repr(bad))):
+        run.parse_shape(bad)
+
+
+@pytest.mark.parametrize("bad", ["1.5", "-0.1", "nan", "x"])
+def test_bad_sparsities_are_rejected_with_the_value(bad):
+    with pytest.raises(Exception, match=re.escape(repr(bad))):
+        run.parse_sparsity(bad)
+
+
+# ---- end to end --------------------------------------------------------------------------
+def _section(text, heading):
+    # From the heading to the next heading of any level.
+    start = text.index(heading + "\n")
+    rest = text[start + len(heading) + 1 :]
+    end = re.search(r"^#", rest, re.MULTILINE)
+    return rest[: end.start()] if end else rest
+
+
+def _table_row(text, prefix):
+    lines = [line for line in text.splitlines() if line.startswith(prefix)]
+    assert len(lines) == 1, (prefix, lines)
+    return [cell.strip() for cell in lines[0].strip("|").split("|")]
+
+
+def _number(cell):
+    return float(cell.rstrip("x*").strip().replace(",", ""))
+
+
+def test_quick_run_writes_a_complete_report(tmp_path):
+    out = tmp_path / "results.md"
+    args = ["--quick", "--shapes", "32x16", "--sparsities", "0.9", "--skip-cold", "--out"]
+    proc = subprocess.run(
+        [sys.executable, str(SCRIPT), *args, str(out)],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        check=False,
+        timeout=600,
+    )
+    assert proc.returncode == 0, proc.stderr
+    text = out.read_text()
+    assert text in proc.stdout
+
+    for field in ("date", "platform", "CPU", "cores", "python", "jax", "jaxlib", "flax"):
+        assert re.search(rf"^\| {field} \| \S", text, re.MULTILINE), field
+    assert "| mode | quick" in text
+
+    cells = _table_row(_section(text, "## Initializers (float32)"), "| 32x16 | 0.9 |")
+    assert len(cells) == 11
+    dense, sparse, warm_ratio, first_dense, first_sparse, first_ratio, naive, speedup, memory = (
+        _number(c) for c in cells[2:]
+    )
+    assert all(x > 0 for x in (dense, sparse, first_dense, first_sparse, naive, memory))
+    # Ratios are printed to two decimals from unrounded figures: 3 significant digits each.
+    assert warm_ratio == pytest.approx(sparse / dense, rel=0.02, abs=0.01)
+    assert first_ratio == pytest.approx(first_sparse / first_dense, rel=0.02, abs=0.01)
+    assert speedup == pytest.approx(naive / sparse, rel=0.02, abs=0.01)
+    # The output alone is one output size; a program cannot need less.
+    assert memory >= 1.0
+
+    memory_cells = _table_row(_section(text, "### Memory of each compiled program"), "| 32x16 |")
+    assert _number(memory_cells[5]) == memory
+
+    targets = _section(text, "## Targets")
+    first = _table_row(targets, "| first call / dense at 32x16, sparsity 0.9 |")
+    assert first[-1] == ("met" if first_ratio <= 1.5 else "**not met**")
+    mem = _table_row(targets, "| memory / output size at 32x16, sparsity 0.9 |")
+    assert mem[-1] == ("met" if memory <= 2.0 else "**not met**")
+    assert "Not measured in this run." in _section(
+        text, "## Cold start of a 784-256-256-10 `nnx` MLP"
+    )
+
+
+@pytest.mark.slow
+def test_cold_start_times_a_fresh_process():
+    figures = run.cold_start(sparse=True)
+    assert set(figures) == {"total", "imports", "build"}
+    assert figures["build"] > 0
+    assert figures["imports"] > 0
+    # Process start to ready params contains both the imports and the build.
+    assert figures["total"] >= figures["imports"] + figures["build"]
