@@ -1,0 +1,356 @@
+"""Bad input gets a ``ValueError`` naming the argument and the value, never a wrong answer.
+
+Every pattern below includes the argument's name and the offending value, so a message that
+dropped either would fail. A traced sparsity cannot raise inside ``jit``: it is reported
+through ``checkify`` and otherwise poisons the weights with NaN.
+"""
+
+import re
+
+import jax
+import jax.numpy as jnp
+import jaxtyping
+import numpy as np
+import pytest
+from jax.experimental import checkify
+
+import sparseinit
+
+# The pytest options run sparseinit under jaxtyping + beartype, so a value outside a parameter's
+# annotation raises this TypeError before the library's own ValueError can.
+TypeCheckError = jaxtyping.TypeCheckError
+
+# Marks a case the contract says is a ValueError, but whose annotation is stricter than the
+# validation behind it: under runtime type checking the user gets a TypeCheckError instead.
+annotation_too_strict = pytest.mark.xfail(
+    strict=True,
+    raises=TypeCheckError,
+    reason="the parameter's annotation rejects the value before validation can name it",
+)
+
+KEY = jax.random.key(0)
+
+# Each factory with its sparsity as the first (or, for sparsify, second) argument.
+SPARSITY_FACTORIES = {
+    "sparse": lambda s: sparseinit.sparse(s),
+    "sparsify": lambda s: sparseinit.sparsify(jax.nn.initializers.lecun_normal(), s),
+    "torch_sparse": lambda s: sparseinit.torch_sparse(s),
+    "sparse_init": lambda s: sparseinit.sparse_init(KEY, (4, 5), s),
+}
+
+# Initializers whose call checks shape, dtype and key.
+INITIALIZERS = {
+    "sparse": sparseinit.sparse(0.5),
+    "sparsify": sparseinit.sparsify(jax.nn.initializers.lecun_normal(), 0.5),
+    "martens": sparseinit.martens(3),
+    "torch_sparse": sparseinit.torch_sparse(0.5),
+}
+
+
+# ---- sparsity -------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", SPARSITY_FACTORIES)
+@pytest.mark.parametrize(
+    ("sparsity", "pattern"),
+    [
+        (1.5, r"sparsity must be in \[0, 1\], got 1\.5"),
+        (-0.1, r"sparsity must be in \[0, 1\], got -0\.1"),
+        (float("nan"), r"sparsity must be in \[0, 1\], got nan"),
+        (np.float32(np.nan), r"sparsity must be in \[0, 1\], got nan"),
+        (jnp.float32(2.0), r"sparsity must be in \[0, 1\], got 2\.0"),
+        (True, r"sparsity .*bool.*True"),
+        pytest.param(np.bool_(False), r"sparsity .*bool.*False", marks=annotation_too_strict),
+        (jnp.array(True), r"sparsity .*bool.*True"),
+        (np.array([0.5, 0.5]), r"sparsity must be a scalar.*shape \(2,\)"),
+        (jnp.full((1,), 0.5), r"sparsity must be a scalar.*shape \(1,\)"),
+    ],
+)
+def test_bad_sparsity(name, sparsity, pattern):
+    with pytest.raises(ValueError, match=rf"^{name}: {pattern}"):
+        SPARSITY_FACTORIES[name](sparsity)
+
+
+def test_bad_sparsity_through_vmap_of_a_non_scalar():
+    # Under vmap each element is a scalar tracer, but a 2-D batch still leaves one axis.
+    with pytest.raises(ValueError, match=r"sparsity must be a scalar.*shape \(2,\)"):
+        jax.vmap(lambda s: sparseinit.sparse(s)(KEY, (4, 3)))(jnp.full((3, 2), 0.5))
+
+
+# ---- choices --------------------------------------------------------------------------------
+
+
+def test_unknown_distribution():
+    with pytest.raises(ValueError, match=r"^sparse: distribution must be one of .*got 'laplace'"):
+        sparseinit.sparse(0.5, distribution="laplace")
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda r: sparseinit.sparse(0.5, rounding=r),
+        lambda r: sparseinit.sparsify(jax.nn.initializers.lecun_normal(), 0.5, rounding=r),
+    ],
+    ids=["sparse", "sparsify"],
+)
+@pytest.mark.parametrize("rounding", ["nearest", "CEIL", ""])
+def test_unknown_rounding(make, rounding):
+    with pytest.raises(ValueError, match=rf"rounding must be one of .*got {rounding!r}"):
+        make(rounding)
+
+
+@pytest.mark.parametrize("init_type", ["truncated_normal", "Uniform", ""])
+def test_unknown_init_type(init_type):
+    with pytest.raises(ValueError, match=rf"^sparse_init: init_type must be .*got {init_type!r}"):
+        sparseinit.sparse_init(KEY, (4, 5), 0.5, init_type)
+
+
+@pytest.mark.parametrize(
+    ("make", "pattern"),
+    [
+        (lambda: sparseinit.sparse(0.5, scale=0.0), r"^sparse: scale must be .*positive.*0\.0"),
+        (lambda: sparseinit.sparse(0.5, scale=-1.0), r"^sparse: scale must be .*positive.*-1\.0"),
+        (lambda: sparseinit.sparse(0.5, scale=np.nan), r"^sparse: scale must be .*positive.*nan"),
+        (lambda: sparseinit.martens(3, std=float("inf")), r"^martens: std must be .*inf"),
+        (lambda: sparseinit.torch_sparse(0.5, std=0.0), r"^torch_sparse: std must be .*0\.0"),
+    ],
+)
+def test_bad_scale_and_std(make, pattern):
+    with pytest.raises(ValueError, match=pattern):
+        make()
+
+
+@annotation_too_strict
+def test_integer_scale_and_std_are_accepted():
+    # scale=2 is a positive number, which the validation accepts; `scale: float` does not.
+    assert sparseinit.sparse(0.5, scale=2).scale == 2.0
+    assert sparseinit.torch_sparse(0.5, std=1).std == 1.0
+
+
+# ---- nonzero --------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("nonzero", "shown"),
+    [
+        (-1, "-1"),
+        (-15, "-15"),
+        (True, "True"),
+        (False, "False"),
+        pytest.param(1.5, "1.5", marks=annotation_too_strict),
+        pytest.param(15.0, "15.0", marks=annotation_too_strict),
+    ],
+)
+def test_bad_nonzero(nonzero, shown):
+    with pytest.raises(
+        ValueError, match=rf"^martens: nonzero must be a non-negative integer, got {shown}$"
+    ):
+        sparseinit.martens(nonzero)
+
+
+@annotation_too_strict
+def test_nonzero_accepts_numpy_integers():
+    assert sparseinit.martens(np.int64(4)).nonzero == 4
+
+
+# ---- shapes ---------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", INITIALIZERS)
+@pytest.mark.parametrize(
+    ("shape", "pattern"),
+    [
+        ((5,), r"shape must have at least 2 dimensions, got \(5,\)"),
+        ((), r"shape must have at least 2 dimensions, got \(\)"),
+        ((3, -1), r"shape must hold non-negative integers, got -1 in \(3, -1\)"),
+        ((3, 2.5), r"shape must hold integers, got 2\.5 in \(3, 2\.5\)"),
+        ((3, True), r"shape must hold integers, got True in \(3, True\)"),
+    ],
+)
+def test_bad_shape(name, shape, pattern):
+    with pytest.raises(ValueError, match=rf"^{name}: {pattern}"):
+        INITIALIZERS[name](KEY, shape)
+    with pytest.raises(ValueError, match=rf"^{name}: {pattern}"):
+        INITIALIZERS[name].mask(KEY, shape)
+
+
+def test_torch_sparse_is_2d_only():
+    with pytest.raises(
+        ValueError, match=r"^torch_sparse: shape must be 2-dimensional.*\(3, 4, 5\)"
+    ):
+        sparseinit.torch_sparse(0.5)(KEY, (3, 4, 5))
+
+
+def test_sparse_init_is_2d_only():
+    with pytest.raises(ValueError, match=r"^sparse_init: shape must be \(fan_out, fan_in\).*"):
+        sparseinit.sparse_init(KEY, (3, 4, 5), 0.5)
+
+
+# ---- axes -----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "shape", "pattern"),
+    [
+        (
+            {"in_axis": 0, "out_axis": 0},
+            (3, 4),
+            r"in_axis and out_axis must differ, got in_axis=0, out_axis=0",
+        ),
+        (
+            {"in_axis": -1, "out_axis": 1},
+            (3, 4),
+            r"in_axis and out_axis must differ, got in_axis=-1, out_axis=1",
+        ),
+        (
+            {"in_axis": (0, 1), "out_axis": 1},
+            (3, 4, 5),
+            r"in_axis and out_axis must differ, got in_axis=\(0, 1\), out_axis=1",
+        ),
+        ({"in_axis": 5}, (3, 4), r"in_axis=5 is out of range for a 2-dimensional shape"),
+        ({"out_axis": -3}, (3, 4), r"out_axis=-3 is out of range for a 2-dimensional shape"),
+        ({"batch_axis": 2}, (3, 4), r"batch_axis=2 is out of range for a 2-dimensional shape"),
+        ({"in_axis": (0, 4)}, (3, 4, 5, 6), r"in_axis=\(0, 4\) is out of range"),
+        ({"batch_axis": -1}, (3, 4, 5), r"batch_axis and out_axis must differ, got batch_axis=-1"),
+        ({"in_axis": (0, 0)}, (3, 4, 5), r"in_axis=\(0, 0\) names the same axis twice"),
+        ({"out_axis": ()}, (3, 4), r"out_axis must name at least one axis, got \(\)"),
+    ],
+)
+def test_bad_axes(kwargs, shape, pattern):
+    with pytest.raises(ValueError, match=rf"^sparse: {pattern}"):
+        sparseinit.sparse(0.5, **kwargs)(KEY, shape)
+    with pytest.raises(ValueError, match=rf"^martens: {pattern}"):
+        sparseinit.martens(3, **kwargs)(KEY, shape)
+
+
+@pytest.mark.parametrize("axis", [True, (0, False)])
+def test_bool_axis(axis):
+    pattern = rf"^sparse: in_axis must be an int .*got {re.escape(repr(axis))}"
+    with pytest.raises(ValueError, match=pattern):
+        sparseinit.sparse(0.5, in_axis=axis)
+
+
+# ---- dtypes ---------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", INITIALIZERS)
+@pytest.mark.parametrize(
+    ("dtype", "shown"), [(jnp.int32, "int32"), (jnp.uint8, "uint8"), (bool, "bool")]
+)
+def test_integer_and_bool_dtypes(name, dtype, shown):
+    with pytest.raises(ValueError, match=rf"^{name}: dtype must be a floating dtype, got {shown}"):
+        INITIALIZERS[name](KEY, (4, 3), dtype)
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda d: sparseinit.sparse(0.5, dtype=d),
+        lambda d: sparseinit.martens(3, dtype=d),
+        lambda d: sparseinit.torch_sparse(0.5, dtype=d),
+    ],
+    ids=["sparse", "martens", "torch_sparse"],
+)
+def test_bad_dtype_at_the_factory(make):
+    with pytest.raises(ValueError, match=r"dtype must be a floating dtype, got int8"):
+        make(jnp.int8)
+    with pytest.raises(ValueError, match=r"dtype must be a real floating dtype, got complex64"):
+        make(jnp.complex64)
+
+
+@pytest.mark.parametrize("name", ["sparse", "martens", "torch_sparse"])
+@pytest.mark.parametrize("dtype", [jnp.complex64, "complex64"])
+def test_complex_dtype_is_a_clear_error(name, dtype):
+    with pytest.raises(
+        ValueError,
+        match=rf"^{name}: dtype must be a real floating dtype, got complex64; .*sparsify\(\)",
+    ):
+        INITIALIZERS[name](KEY, (4, 3), dtype)
+
+
+def test_complex_dtype_through_sparsify():
+    def complex_normal(key, shape, dtype=jnp.complex64):
+        return jax.random.normal(key, shape, dtype)
+
+    init = sparseinit.sparsify(complex_normal, 0.5)
+    w = init(KEY, (6, 5), jnp.complex64)
+    assert w.dtype == jnp.complex64
+    np.testing.assert_array_equal((np.asarray(w) == 0).sum(axis=0), np.full(5, 3))
+    # Both parts are drawn, so these are complex weights, not real ones cast.
+    assert np.any(np.imag(np.asarray(w)) != 0)
+
+
+# ---- keys -----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", INITIALIZERS)
+def test_batched_typed_key(name):
+    keys = jax.random.split(KEY, 2)
+    with pytest.raises(ValueError, match=rf"^{name}: key must be a single key.*shape \(2,\).*vmap"):
+        INITIALIZERS[name](keys, (4, 3))
+    with pytest.raises(ValueError, match=rf"^{name}: key must be a single key.*shape \(2,\)"):
+        INITIALIZERS[name].mask(keys, (4, 3))
+
+
+@pytest.mark.parametrize("name", INITIALIZERS)
+def test_batched_raw_key(name):
+    keys = jax.random.split(jax.random.PRNGKey(0), 3)
+    with pytest.raises(ValueError, match=rf"^{name}: key must be a single key.*shape \(3, 2\)"):
+        INITIALIZERS[name](keys, (4, 3))
+
+
+def test_batched_key_in_sparse_init():
+    # The message names the key and its shape (its prefix is that of sparse, which does the work).
+    with pytest.raises(ValueError, match=r"key must be a single key.*shape \(2,\)"):
+        sparseinit.sparse_init(jax.random.split(KEY, 2), (4, 5), 0.5)
+
+
+# ---- a traced sparsity out of range ---------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def traced_weights_and_mask():
+    init_weights = jax.jit(lambda s: sparseinit.sparse(s)(KEY, (6, 4)))
+    init_mask = jax.jit(lambda s: sparseinit.sparse(s).mask(KEY, (6, 4)))
+    return init_weights, init_mask
+
+
+@pytest.mark.parametrize("sparsity", [float("nan"), 1.5, -0.5])
+def test_traced_bad_sparsity_gives_nan_weights(traced_weights_and_mask, sparsity):
+    init_weights, init_mask = traced_weights_and_mask
+    w = np.asarray(init_weights(jnp.float32(sparsity)))
+    mask = np.asarray(init_mask(jnp.float32(sparsity)))
+    assert np.all(np.isnan(w))
+    assert np.all(mask)
+    np.testing.assert_array_equal(mask, w != 0)
+    # The same compiled function gives real weights for a good value: NaN is not the default.
+    good = np.asarray(init_weights(jnp.float32(0.5)))
+    assert not np.any(np.isnan(good))
+    np.testing.assert_array_equal((good == 0).sum(axis=0), np.full(4, 3))
+
+
+def test_traced_bad_sparsity_through_sparsify_gives_nan_weights():
+    init = jax.jit(lambda s: sparseinit.sparsify(jax.nn.initializers.he_normal(), s)(KEY, (6, 4)))
+    assert np.all(np.isnan(np.asarray(init(jnp.float32(np.nan)))))
+
+
+@pytest.mark.parametrize("order", ["checkify_of_jit", "jit_of_checkify"])
+def test_traced_bad_sparsity_is_reported_by_checkify(order):
+    def f(s):
+        return sparseinit.sparse(s)(KEY, (6, 4))
+
+    checked = (
+        checkify.checkify(jax.jit(f))
+        if order == "checkify_of_jit"
+        else jax.jit(checkify.checkify(f))
+    )
+    err, _ = checked(jnp.float32(1.5))
+    assert err.get() is not None
+    assert "sparse: sparsity must be in [0, 1], got 1.5" in err.get()
+    with pytest.raises(checkify.JaxRuntimeError, match=r"sparsity must be in \[0, 1\], got 1\.5"):
+        err.throw()
+    err, _ = checked(jnp.float32(np.nan))
+    assert "sparse: sparsity must be in [0, 1], got nan" in err.get()
+    err, w = checked(jnp.float32(0.5))
+    assert err.get() is None
+    assert not np.any(np.isnan(np.asarray(w)))
