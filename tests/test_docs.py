@@ -106,6 +106,10 @@ def test_the_pages_have_code_to_run():
     assert {"index.md", "getting_started.md", "semantics.md", "sweeps.md"} <= pages
 
 
+# Slow: the pages compile a few dozen programs. They describe the default float32
+# configuration (they check dtypes), so the JAX_ENABLE_X64 rerun, which skips slow tests, skips
+# them too.
+@pytest.mark.slow
 @pytest.mark.parametrize("page", _pages_with_code(), ids=lambda p: p.relative_to(ROOT).as_posix())
 def test_page_code_runs(page: pathlib.Path):
     namespace = {"__name__": f"docs.{page.stem}"}
