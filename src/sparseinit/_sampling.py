@@ -7,9 +7,12 @@ excludes zero and are cast afterwards; whatever a cast or a base initializer sti
 zero becomes the dtype's smallest normal number, with its sign.
 """
 
+from typing import Any
+
 import jax
 import jax.numpy as jnp
 import numpy as np
+from jax import lax
 
 DISTRIBUTIONS = ("uniform", "normal", "truncated_normal")
 
@@ -52,6 +55,17 @@ def draw(key: jax.Array, shape: tuple[int, ...], distribution: str, dtype: np.dt
     return jax.random.truncated_normal(key, -2.0, 2.0, shape, wide) / np.asarray(
         TRUNCATED_NORMAL_STD, wide
     )
+
+
+def scaled(values: jax.Array, scale: Any) -> jax.Array:
+    """``values * scale``, computed the same way whether ``scale`` is a constant or traced.
+
+    With a constant scale XLA would fold it into the distribution's own constant factors
+    (``sqrt(2) * erfinv(u) * scale`` becomes ``erfinv(u) * (sqrt(2) * scale)``), which rounds
+    differently from the traced computation; the barrier keeps a concrete and a traced
+    sparsity bit-identical.
+    """
+    return lax.optimization_barrier(values) * scale
 
 
 def nonzero(values: jax.Array, dtype: np.dtype) -> jax.Array:
