@@ -20,7 +20,7 @@ from jax.experimental import checkify
 from sparseinit import _masks, _sampling
 from sparseinit._counting import num_zeros_traced
 from sparseinit._layout import Layout
-from sparseinit._sharding import constrain, rows_sharding
+from sparseinit._sharding import constrain, rows_sharding, run_auto
 
 
 @dataclasses.dataclass(frozen=True)
@@ -68,8 +68,8 @@ def _rescale_factor(plan: Plan, zeros: int | jax.Array, dtype: np.dtype) -> Any:
 
 def _dense_values(plan: Plan, key: jax.Array, factor: Any) -> jax.Array:
     assert plan.distribution is not None
-    scale = plan.scale * factor
-    values = _sampling.draw(key, plan.layout.rows_shape, plan.distribution, plan.dtype) * scale
+    draws = _sampling.draw(key, plan.layout.rows_shape, plan.distribution, plan.dtype)
+    values = _sampling.scaled(draws, plan.scale * factor)
     return _sampling.nonzero(values, plan.dtype)
 
 
@@ -86,6 +86,11 @@ def build(plan: Plan, want_mask: bool, key: jax.Array, sparsity: jax.Array | Non
     Returns:
         The weights, or the mask, of ``plan.layout.shape``, sharded as ``plan.sharding``.
     """
+    # Explicit mesh axes refuse the constraints that keep every intermediate sharded.
+    return run_auto(plan.sharding, lambda: _build(plan, want_mask, key, sparsity))
+
+
+def _build(plan: Plan, want_mask: bool, key: jax.Array, sparsity: jax.Array | None) -> jax.Array:
     layout = plan.layout
     num_neurons, fan_in = layout.rows_shape
     mask_key, value_key = jax.random.split(key)
@@ -127,13 +132,13 @@ def build(plan: Plan, want_mask: bool, key: jax.Array, sparsity: jax.Array | Non
         if want_mask:
             return finish(mask, True)
         assert plan.base_init is not None
-        if plan.sharding is None:
-            values = plan.base_init(value_key, layout.shape, plan.dtype)
-        else:
-            values = plan.base_init(value_key, layout.shape, plan.dtype, out_sharding=plan.sharding)
-        values = jnp.asarray(values)
+        # The constraint, not an out_sharding argument, places the dense values: jax.random
+        # takes out_sharding only for Explicit axes, and a user's base_init may not take it.
+        values = constrain(
+            jnp.asarray(plan.base_init(value_key, layout.shape, plan.dtype)), plan.sharding
+        )
         if plan.rescale:
-            values = values * jnp.asarray(factor, plan.dtype)
+            values = _sampling.scaled(values, jnp.asarray(factor, plan.dtype))
         weights = jnp.where(mask, _sampling.nonzero(values, plan.dtype), jnp.zeros((), plan.dtype))
         return finish(weights, jnp.nan)
 
@@ -145,8 +150,10 @@ def build(plan: Plan, want_mask: bool, key: jax.Array, sparsity: jax.Array | Non
         shape = (_masks.BLOCK, num_neurons)
         if place_kept is False:
             return jnp.zeros(shape, plan.dtype)
-        draws = _sampling.draw(jax.random.fold_in(value_key, block), shape, distribution, plan.dtype)
-        kept = _sampling.nonzero(draws * (plan.scale * factor), plan.dtype)
+        draws = _sampling.draw(
+            jax.random.fold_in(value_key, block), shape, distribution, plan.dtype
+        )
+        kept = _sampling.nonzero(_sampling.scaled(draws, plan.scale * factor), plan.dtype)
         return kept if place_kept is True else jnp.where(place_kept, kept, jnp.zeros_like(kept))
 
     def empty() -> jax.Array:
