@@ -119,33 +119,50 @@ def test_every_prng_implementation_gives_exact_deterministic_masks(impl):
 
 
 # Both sides of every boundary: dense, the two sampler paths (8 zeros of 16 are placed as
-# zeros, 9 as kept weights), and all zeros. Each value compiles its own concrete builder, so
-# the rescaled sweep keeps to three: the dense path, the kept-weights path and no kept weight.
+# zeros, 9 as kept weights), and all zeros.
 GRID = [0.0, 0.1, 0.25, 0.5, 0.51, 0.75, 0.9, 1.0]
-RESCALED_GRID = [0.1, 0.51, 1.0]
 
 
-@pytest.mark.parametrize(("rescale", "grid"), [(False, GRID), (True, RESCALED_GRID)])
-def test_traced_sparsity_compiles_once_and_equals_concrete_values(rescale, grid):
+def test_traced_sparsity_compiles_once_and_equals_concrete_values():
     traces = []
 
     def one(sparsity, key):
         traces.append(sparsity)
-        return sparseinit.sparse(sparsity, rescale=rescale)(key, SHAPE)
+        return sparseinit.sparse(sparsity)(key, SHAPE)
 
     sweep = jax.jit(jax.vmap(jax.vmap(one, in_axes=(None, 0)), in_axes=(0, None)))
     keys = jax.random.split(jax.random.key(11), 3)
     # Traced as float32; the concrete values below are Python floats.
-    traced = jnp.asarray(grid, jnp.float32)
+    traced = jnp.asarray(GRID, jnp.float32)
     weights = sweep(traced, keys)
     # The same shapes again, other values: no new trace.
     sweep(traced[::-1], jax.random.split(jax.random.key(12), 3))
     assert len(traces) == 1
-    chex.assert_shape(weights, (len(grid), 3, *SHAPE))
-    for i, sparsity in enumerate(grid):
-        init = sparseinit.sparse(sparsity, rescale=rescale)
+    chex.assert_shape(weights, (len(GRID), 3, *SHAPE))
+    for i, sparsity in enumerate(GRID):
+        init = sparseinit.sparse(sparsity)
         for j in range(3):
             chex.assert_trees_all_equal(weights[i, j], init(keys[j], SHAPE))
+
+
+def test_traced_sparsity_with_rescale_equals_concrete_values():
+    # The factor sqrt(fan_in / kept) comes from the traced count; the dense path, the
+    # kept-weights path and a neuron with no kept weight (which stays zero). One jit, not a
+    # second sweep: each sweep costs several seconds to compile.
+    traces = []
+
+    def one(sparsity, key):
+        traces.append(sparsity)
+        return sparseinit.sparse(sparsity, rescale=True)(key, SHAPE)
+
+    jitted = jax.jit(one)
+    key = jax.random.key(13)
+    for sparsity in [0.1, 0.51, 1.0]:
+        weights = jitted(jnp.float32(sparsity), key)
+        expected = sparseinit.sparse(sparsity, rescale=True)(key, SHAPE)
+        chex.assert_trees_all_equal(weights, expected)
+    assert len(traces) == 1
+    np.testing.assert_array_equal(np.asarray(weights), 0)
 
 
 @pytest.mark.parametrize(
