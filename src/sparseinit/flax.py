@@ -1,0 +1,90 @@
+"""Flax helpers: initializers with the axes of Flax's embedding and transposed kernels, a report.
+
+Dense and Conv kernels (``(..., in, out)``) take :func:`sparseinit.sparse` and friends as they
+are. Two Flax layouts put the neuron elsewhere; the factories here set the axes for them.
+Importing this module imports Flax; ``import sparseinit`` does not.
+"""
+
+from typing import Any
+
+from flax import nnx
+
+from sparseinit._initializers import SparseInit, sparse
+from sparseinit.report import SparsityReport, sparsity_report
+
+__all__ = ["conv_transpose", "embed", "report"]
+
+
+def embed(sparsity: Any = 0.9, **kwargs: Any) -> SparseInit:
+    """:func:`sparseinit.sparse` for an ``Embed`` table ``(num_embeddings, features)``.
+
+    Each embedding vector (a row) is a neuron: it gets exactly ``R(sparsity * features)``
+    zeros among its features, independently of every other row (``in_axis=-1,
+    out_axis=-2``). Flax's own default embedding initializer takes the same view of the
+    table: ``variance_scaling(1.0, "fan_in", "normal", out_axis=0)``.
+
+    Args:
+        sparsity: fraction of each embedding vector set to zero.
+        **kwargs: any other argument of :func:`sparseinit.sparse` but the axes.
+
+    Returns:
+        A :class:`sparseinit.SparseInit` for ``nnx.Embed(..., embedding_init=...)`` or
+        ``nn.Embed(..., embedding_init=...)``.
+
+    Examples:
+        >>> import jax, sparseinit.flax
+        >>> table = sparseinit.flax.embed(0.75)(jax.random.key(0), (1000, 64))
+        >>> set((table == 0).sum(axis=1).tolist())  # per embedding vector: 0.75 * 64
+        {48}
+    """
+    return sparse(sparsity, in_axis=-1, out_axis=-2, **kwargs)
+
+
+def conv_transpose(
+    sparsity: Any = 0.9, *, transpose_kernel: bool = False, **kwargs: Any
+) -> SparseInit:
+    """:func:`sparseinit.sparse` for a ``ConvTranspose`` kernel.
+
+    Flax's kernel is ``(*window, in, out)``; with ``transpose_kernel=True`` it is
+    ``(*window, out, in)``, the forward convolution's kernel, so the output axis is ``-2``.
+    Pass the layer's ``transpose_kernel`` here too.
+
+    Args:
+        sparsity: fraction of each output unit's fan-in set to zero.
+        transpose_kernel: the layer's ``transpose_kernel``.
+        **kwargs: any other argument of :func:`sparseinit.sparse` but the axes.
+
+    Returns:
+        A :class:`sparseinit.SparseInit`.
+
+    Examples:
+        >>> import jax, sparseinit.flax
+        >>> init = sparseinit.flax.conv_transpose(0.5, transpose_kernel=True)
+        >>> w = init(jax.random.key(0), (3, 3, 8, 4))  # (h, w, out=8, in=4)
+        >>> set((w == 0).sum(axis=(0, 1, 3)).reshape(-1).tolist())  # 0.5 * 3*3*4
+        {18}
+    """
+    axes = {"in_axis": -1, "out_axis": -2} if transpose_kernel else {}
+    return sparse(sparsity, **axes, **kwargs)
+
+
+def report(model: Any, *, out_axis: int = -1) -> SparsityReport:
+    """:func:`sparseinit.report.sparsity_report` of an ``nnx.Module``'s parameters.
+
+    Args:
+        model: an ``nnx.Module`` (its ``nnx.Param`` state is reported), or any pytree (a
+            Linen ``params`` dict, an ``nnx.State``).
+        out_axis: the neuron axis of the kernels (Flax: ``-1``).
+
+    Returns:
+        A :class:`sparseinit.report.SparsityReport`.
+
+    Examples:
+        >>> import sparseinit, sparseinit.flax
+        >>> from flax import nnx
+        >>> model = nnx.Linear(100, 8, kernel_init=sparseinit.sparse(0.9), rngs=nnx.Rngs(0))
+        >>> sparseinit.flax.report(model)["kernel"].zeros_min
+        90
+    """
+    tree = nnx.state(model, nnx.Param) if isinstance(model, nnx.Module) else model
+    return sparsity_report(tree, out_axis=out_axis)
