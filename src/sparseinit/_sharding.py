@@ -52,7 +52,8 @@ def run_auto(sharding: Any, fn: Callable[[], jax.Array]) -> jax.Array:
     """
     if sharding is None:
         return fn()
-    return jax.sharding.auto_axes(lambda: fn(), out_sharding=sharding)()
+    # auto_axes's overloads (decorator or call) are more than the type checker follows.
+    return jax.sharding.auto_axes(fn, out_sharding=sharding)()  # pyright: ignore[reportCallIssue]
 
 
 def constrain(x: jax.Array, sharding: Any) -> jax.Array:

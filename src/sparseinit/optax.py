@@ -18,8 +18,9 @@ from jaxtyping import Array, Bool, PyTree
 __all__ = ["KeepSparsityState", "keep_sparsity", "kernel_masks"]
 
 #: A tree of masks: a boolean array (``True`` where the weight may train) or ``None``
-#: (the parameter is left to the wrapped optimizer) per parameter.
-Masks = PyTree[Bool[Array, "..."] | None]
+#: (the parameter is left to the wrapped optimizer) per parameter. ``None`` is an empty
+#: subtree to JAX, so the annotation names only the arrays.
+Masks = PyTree[Bool[Array, "..."]]
 
 
 class KeepSparsityState(NamedTuple):

@@ -76,7 +76,7 @@ class SparsityReport:
 
     def __str__(self) -> str:
         header = ("parameter", "shape", "zeros/neuron", "sparsity", "non-zero")
-        lines = [header]
+        lines: list[tuple[str, ...]] = [header]
         for r in self.rows:
             if r.zeros_min is None:
                 per_neuron = "-"
