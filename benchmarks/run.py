@@ -145,9 +145,10 @@ def time_warm(
 ) -> dict[str, Warm]:
     """Median warm time of each jitted candidate, the candidates interleaved in each repeat.
 
-    Each candidate is compiled and run twice first, then one call sets how many calls make up
-    a repeat (about ``target_seconds`` of work). Every repeat runs every candidate, in an order
-    rotated from one repeat to the next, so slow drifts of the machine hit them alike.
+    Each candidate is run twice first: the first call compiles, the second (warm) sets how
+    many calls make up a repeat (about ``target_seconds`` of work). Every repeat runs every
+    candidate, in an order rotated from one repeat to the next, so slow drifts of the machine
+    hit them alike.
     """
     results: dict[str, Warm] = {}
     for name, fn in fns.items():
@@ -406,6 +407,7 @@ def targets(rows: list[Row], cold: dict[str, dict[str, list[float]]] | None) -> 
 
 
 def report(
+    header: list[tuple[str, str]],
     rows: list[Row],
     cold: dict[str, dict[str, list[float]]] | None,
     settings: dict[str, str],
@@ -418,7 +420,7 @@ def report(
         "| | |",
         "|---|---|",
     ]
-    lines += [f"| {k} | {v} |" for k, v in machine()]
+    lines += [f"| {k} | {v} |" for k, v in header]
     lines += [f"| {k} | {v} |" for k, v in settings.items()]
     lines += [
         "",
@@ -595,6 +597,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     target_seconds = 0.02 if args.quick else 0.25
     out = args.out if args.out is not None else (None if args.quick else DEFAULT_OUT)
 
+    # Taken before any work, so that the date and the load are those of the start of the run.
+    header = machine()
     keys = fresh_keys(seed=1)
     rows: list[Row] = []
     for shape in shapes:
@@ -627,7 +631,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "first call measured": "in a fresh process per sample, after one unrelated jitted op",
         "command": " ".join(["python benchmarks/run.py", *(argv or sys.argv[1:])]),
     }
-    text = report(rows, cold, settings)
+    text = report(header, rows, cold, settings)
     print(text)
     if out is not None:
         out.parent.mkdir(parents=True, exist_ok=True)
