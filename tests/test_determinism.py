@@ -113,7 +113,6 @@ def test_every_prng_implementation_gives_exact_deterministic_masks(impl):
     chex.assert_shape(weights, SHAPE)
     _assert_exact_zeros(weights, 12)
     chex.assert_trees_all_equal(weights, SPARSE(jax.random.key(3, impl=impl), SHAPE))
-    chex.assert_trees_all_equal(SPARSE.mask(key, SHAPE), weights != 0)
     other = SPARSE(jax.random.key(4, impl=impl), SHAPE)
     assert not np.array_equal(np.asarray(weights), np.asarray(other))
 
@@ -181,5 +180,4 @@ def test_mask_does_not_depend_on_the_values(init, other):
     weights = np.asarray(init(key, SHAPE))
     others = np.asarray(other(key, SHAPE))
     np.testing.assert_array_equal(weights != 0, others != 0)
-    np.testing.assert_array_equal(weights != 0, np.asarray(init.mask(key, SHAPE)))
     assert not np.any(weights[weights != 0] == others[others != 0])

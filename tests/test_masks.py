@@ -265,29 +265,29 @@ def test_a_correct_reference_sampler_passes_the_checks():
     ],
 )
 def test_sparse_masks_are_exact_uniform_and_independent(sparsity, k):
-    # Two independent (20, 64) matrices along batch_axis 0, 100 keys: 100 draws of each of
-    # 128 neurons, 25 or more expected zeros per (neuron, position) cell.
-    kept = _draw(sparseinit.sparse(sparsity, batch_axis=0), (2, 20, 64), 100, 1, False)
-    zeros = _zero_sets(kept, (0, 2))  # neuron (e, j) is number 64 * e + j
-    assert zeros.shape == (100, 128, 20)
+    # Two independent (20, 256) matrices along batch_axis 0, 100 keys: 100 draws of each of
+    # 512 neurons, 25 or more expected zeros per (neuron, position) cell.
+    kept = _draw(sparseinit.sparse(sparsity, batch_axis=0), (2, 20, 256), 100, 1, False)
+    zeros = _zero_sets(kept, (0, 2))  # neuron (e, j) is number 256 * e + j
+    assert zeros.shape == (100, 512, 20)
     assert _failed_checks(zeros, k) == set()
 
 
 @pytest.mark.parametrize("sparsity", [0.25, 0.8])
 def test_neurons_in_different_batch_slices_are_independent(sparsity):
     k = sparseinit.num_zeros(sparsity, 20, "ceil")
-    kept = _draw(sparseinit.sparse(sparsity, batch_axis=0), (2, 20, 64), 100, 1, False)
+    kept = _draw(sparseinit.sparse(sparsity, batch_axis=0), (2, 20, 256), 100, 1, False)
     zeros = _zero_sets(kept, (0, 2))
-    across = [(j, 64 + j) for j in range(64)]  # the same output j in slice 0 and slice 1
+    across = [(j, 256 + j) for j in range(256)]  # the same output j in slice 0 and slice 1
     assert _overlap_pvalue(zeros, k, across) >= P_CUTOFF
     assert abs(_overlap_mean_z(zeros, k, across)) <= Z_CUTOFF
 
 
 def test_conv_kernel_masks_are_uniform_over_the_receptive_field():
     # Fan-in 3*3*2 = 18 spans the spatial axes too: ceil(0.6 * 18) = 11 zeros, 7 kept.
-    kept = _draw(sparseinit.sparse(0.6), (3, 3, 2, 64), 100, 2, False)
+    kept = _draw(sparseinit.sparse(0.6), (3, 3, 2, 256), 100, 2, False)
     zeros = _zero_sets(kept, (3,))
-    assert zeros.shape == (100, 64, 18)
+    assert zeros.shape == (100, 256, 18)
     assert _failed_checks(zeros, 11) == set()
 
 
@@ -299,9 +299,9 @@ def test_conv_kernel_masks_are_uniform_over_the_receptive_field():
     ],
 )
 def test_every_subset_is_equally_likely(sparsity, k, seed):
-    # 100 draws of 128 neurons: 12800 subsets, about 1280 expected for each of the 10.
+    # 100 draws of 256 neurons: 25600 subsets, about 2560 expected for each of the 10.
     # (Different seeds: with one key the two masks would be complements of each other.)
-    kept = _draw(sparseinit.sparse(sparsity), (5, 128), 100, seed, False)
+    kept = _draw(sparseinit.sparse(sparsity), (5, 256), 100, seed, False)
     zeros = _zero_sets(kept, (1,))
     assert math.comb(5, k) == 10
     assert _subset_pvalue(zeros, k) >= P_CUTOFF
@@ -310,18 +310,18 @@ def test_every_subset_is_equally_likely(sparsity, k, seed):
 
 def test_sparsify_masks_are_uniform():
     init = sparseinit.sparsify(jax.nn.initializers.normal(), 0.25)
-    kept = _draw(init, (20, 64), 100, 4, True)
+    kept = _draw(init, (20, 256), 100, 4, True)
     assert _failed_checks(_zero_sets(kept, (1,)), 5) == set()
 
 
 def test_martens_masks_are_uniform():
-    kept = _draw(sparseinit.martens(3), (20, 64), 100, 5, True)
+    kept = _draw(sparseinit.martens(3), (20, 256), 100, 5, True)
     assert _failed_checks(_zero_sets(kept, (1,)), 17) == set()
 
 
 def test_torch_sparse_masks_are_uniform_over_each_input_row():
-    # Flax kernel (in, out) = (64, 20): each input row gets ceil(0.25 * 20) = 5 zeros.
-    kept = _draw(sparseinit.torch_sparse(0.25), (64, 20), 100, 6, True)
+    # Flax kernel (in, out) = (256, 20): each input row gets ceil(0.25 * 20) = 5 zeros.
+    kept = _draw(sparseinit.torch_sparse(0.25), (256, 20), 100, 6, True)
     zeros = _zero_sets(kept, (0,))
-    assert zeros.shape == (100, 64, 20)
+    assert zeros.shape == (100, 256, 20)
     assert _failed_checks(zeros, 5) == set()

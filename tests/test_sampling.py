@@ -177,8 +177,9 @@ def _assert_support_is_mask(w: np.ndarray, mask: np.ndarray, kept_per_neuron: in
 
 @pytest.mark.parametrize("dtype", FLOAT_DTYPES)
 def test_sparse_kept_weights_are_never_zero_and_the_mask_ignores_dtype(dtype):
-    # bfloat16 has 8 significant bits: a plain uniform draw would round 1 value in 128 to 0,
-    # about 128 of these 16384 kept weights.
+    # bfloat16 has 8 significant bits: a plain uniform drawn in bfloat16 rounds about 1 value
+    # in 128 to 0 (some 128 of these 16384 kept weights), and one drawn in float16 loses the
+    # values below its smallest subnormal.
     w = _weights(UNIFORM, dtype=dtype)
     assert w.dtype == np.dtype(dtype)
     _assert_support_is_mask(w, _mask(UNIFORM), 128)
