@@ -177,9 +177,9 @@ def _assert_support_is_mask(w: np.ndarray, mask: np.ndarray, kept_per_neuron: in
 
 @pytest.mark.parametrize("dtype", FLOAT_DTYPES)
 def test_sparse_kept_weights_are_never_zero_and_the_mask_ignores_dtype(dtype):
-    # bfloat16 has 8 significant bits: a plain uniform drawn in bfloat16 rounds about 1 value
-    # in 128 to 0 (some 128 of these 16384 kept weights), and one drawn in float16 loses the
-    # values below its smallest subnormal.
+    # A plain U(-1, 1) drawn in the weights' dtype sits on a grid that contains 0: about 1
+    # draw in 128 is 0 in bfloat16 (some 128 of these 16384 kept weights) and 1 in 1024 in
+    # float16 (some 16).
     w = _weights(UNIFORM, dtype=dtype)
     assert w.dtype == np.dtype(dtype)
     _assert_support_is_mask(w, _mask(UNIFORM), 128)
