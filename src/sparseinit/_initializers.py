@@ -9,7 +9,7 @@ import abc
 import dataclasses
 import math
 from collections.abc import Callable
-from typing import Any, ClassVar
+from typing import Any, ClassVar, cast
 
 import jax
 import jax.numpy as jnp
@@ -205,7 +205,7 @@ class _SparsityMixin:
     sparsity: float | jax.Array
 
     def _traced_sparsity(self) -> jax.Array | None:
-        return self.sparsity if v.is_traced(self.sparsity) else None
+        return cast(jax.Array, self.sparsity) if v.is_traced(self.sparsity) else None
 
     def _zeros(self, fan_in: int) -> int:
         return num_zeros(float(self.sparsity), fan_in, self._rounding())

@@ -68,4 +68,4 @@ class Layout:
     def from_rows(self, rows: jax.Array) -> jax.Array:
         """Inverse of :meth:`to_rows`."""
         permuted = rows.reshape(tuple(self.shape[a] for a in self._order))
-        return jnp.transpose(permuted, np.argsort(self._order))
+        return jnp.transpose(permuted, tuple(int(a) for a in np.argsort(self._order)))

@@ -9,18 +9,19 @@ import math
 import numbers
 import operator
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, cast
 
 import jax
 import jax.numpy as jnp
 import numpy as np
+from jax.core import Tracer
 
 from sparseinit._typing import AxisLike
 
 
 def is_traced(x: Any) -> bool:
     """Whether ``x`` is a JAX tracer (abstract inside ``jit``, ``vmap`` or ``grad``)."""
-    return isinstance(x, jax.core.Tracer)
+    return isinstance(x, Tracer)
 
 
 def _is_bool(x: Any) -> bool:
@@ -44,7 +45,7 @@ def check_unit_interval(fn: str, name: str, value: Any) -> float | jax.Array:
         ):
             raise ValueError(f"{fn}: {name} must be a real number, got dtype {value.dtype}")
         if is_traced(value):
-            return value
+            return cast(jax.Array, value)
         value = value.item()
     if not isinstance(value, numbers.Real):
         raise ValueError(f"{fn}: {name} must be a number in [0, 1], got {value!r}")
@@ -60,8 +61,9 @@ def check_positive(fn: str, name: str, value: Any) -> float:
         raise ValueError(f"{fn}: {name} must be a positive number, got {value!r}")
     if is_traced(value):
         raise ValueError(f"{fn}: {name} must be a concrete number, not a traced value")
-    if np.ndim(value) != 0:
-        raise ValueError(f"{fn}: {name} must be a scalar, got shape {tuple(np.shape(value))}")
+    shape = tuple(getattr(value, "shape", ()))
+    if shape:
+        raise ValueError(f"{fn}: {name} must be a scalar, got shape {shape}")
     number = float(value)
     if not math.isfinite(number) or number <= 0:
         raise ValueError(f"{fn}: {name} must be a finite positive number, got {value!r}")
