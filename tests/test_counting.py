@@ -283,10 +283,13 @@ def layouts(draw):
     rest = axes[num_out + num_batch :]
     # in_axis names one or more of the rest; the others are receptive field, still fan-in.
     ins = tuple(rest[: draw(st.integers(1, len(rest)))])
-    as_arg = lambda a: a[0] if len(a) == 1 and draw(st.booleans()) else a  # noqa: E731
-    negative = lambda a: tuple(x - ndim for x in a)  # noqa: E731
-    if draw(st.booleans()):
-        out, ins = negative(out), negative(ins)
+    if draw(st.booleans()):  # the same axes counted from the end
+        out, ins = tuple(a - ndim for a in out), tuple(a - ndim for a in ins)
+
+    def as_arg(axes):
+        # A single axis is given as an int or as a one-element tuple, at random.
+        return axes[0] if len(axes) == 1 and draw(st.booleans()) else axes
+
     return shape, as_arg(ins), as_arg(out), as_arg(batch) if batch else ()
 
 
