@@ -22,7 +22,16 @@ from sparseinit._counting import ROUNDINGS, num_zeros
 from sparseinit._layout import Layout
 from sparseinit._sampling import DISTRIBUTIONS
 from sparseinit._sharding import check_sharding
-from sparseinit._typing import AxisLike, DTypeLike, KeyLike, OutSharding, ShapeLike, SparsityLike
+from sparseinit._typing import (
+    AxisLike,
+    CountLike,
+    DTypeLike,
+    KeyLike,
+    OutSharding,
+    RealLike,
+    ShapeLike,
+    SparsityLike,
+)
 
 __all__ = [
     "Martens",
@@ -251,7 +260,7 @@ def sparse(
     sparsity: SparsityLike = 0.9,
     *,
     distribution: str = "uniform",
-    scale: float = 1.0,
+    scale: RealLike = 1.0,
     rounding: str = "ceil",
     rescale: bool = False,
     in_axis: AxisLike = -2,
@@ -449,9 +458,9 @@ class Martens(SparseInitializer):
 
 
 def martens(
-    nonzero: int = 15,
+    nonzero: CountLike = 15,
     *,
-    std: float = 1.0,
+    std: RealLike = 1.0,
     in_axis: AxisLike = -2,
     out_axis: AxisLike = -1,
     batch_axis: AxisLike = (),
@@ -533,7 +542,7 @@ class TorchSparse(_SparsityMixin, SparseInitializer):
 
 def torch_sparse(
     sparsity: SparsityLike,
-    std: float = 0.01,
+    std: RealLike = 0.01,
     *,
     dtype: DTypeLike = None,
 ) -> TorchSparse:

@@ -52,5 +52,6 @@ def sparse_init(
     if len(dims) != 2:
         raise ValueError(f"{name}: shape must be (fan_out, fan_in), got {dims}")
     sparsity = v.check_unit_interval(name, "sparsity", sparsity)
+    key = v.check_key(name, key)
     init = sparse(sparsity, distribution=init_type, rounding="round", in_axis=-1, out_axis=-2)
     return init(key, dims, "float32")

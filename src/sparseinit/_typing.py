@@ -18,13 +18,17 @@ KeyLike: TypeAlias = Key[Array, "*batch"] | UInt32[Array, "*batch"]
 #: A shape: a sequence of non-negative integers.
 ShapeLike: TypeAlias = Sequence[Any]
 #: A sparsity: a Python or NumPy number, or a scalar (possibly traced) JAX array.
-SparsityLike: TypeAlias = float | int | np.number | np.ndarray | jax.Array
+SparsityLike: TypeAlias = float | int | np.number | np.bool_ | np.ndarray | jax.Array
+#: A positive hyper-parameter such as ``scale`` or ``std``.
+RealLike: TypeAlias = float | int | np.number | np.bool_ | np.ndarray | jax.Array
+#: A count such as ``nonzero``; non-integers reach the validation, which names them.
+CountLike: TypeAlias = int | float | np.number | np.bool_ | np.ndarray | jax.Array
 #: Anything ``jnp.dtype`` accepts, or ``None`` for the initializer's default.
 DTypeLike: TypeAlias = Any
 #: Where the result lives: a ``NamedSharding``, a ``PartitionSpec`` under a mesh, or ``None``.
 OutSharding: TypeAlias = NamedSharding | PartitionSpec | None
 #: An axis or a sequence of axes.
-AxisLike: TypeAlias = int | Sequence[int]
+AxisLike: TypeAlias = int | np.integer | Sequence[int | np.integer]
 
 
 class Initializer(Protocol):
