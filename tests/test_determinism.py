@@ -122,6 +122,9 @@ def test_every_prng_implementation_gives_exact_deterministic_masks(impl):
 GRID = [0.0, 0.1, 0.25, 0.5, 0.51, 0.75, 0.9, 1.0]
 
 
+# About 20 s of compilation (the batched sweep and one builder per concrete value): run once,
+# not again in the x64 rerun, which keeps the rescaled traced test below.
+@pytest.mark.slow
 def test_traced_sparsity_compiles_once_and_equals_concrete_values():
     traces = []
 
