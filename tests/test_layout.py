@@ -1,4 +1,4 @@
-"""``Layout``: which axes are neurons and which are fan-in, and the rows view of an array."""
+"""``Layout``: which axes are neurons and which are fan-in, and the 2-D view of an array."""
 
 import jax.numpy as jnp
 import numpy as np
@@ -25,14 +25,24 @@ def test_axes_and_sizes(shape, out_axes, batch_axes, neuron_axes, fan_axes, num_
     assert layout.fan_axes == fan_axes
     assert layout.num_neurons == num_neurons
     assert layout.fan_in == fan_in
-    assert layout.rows_shape == (num_neurons, fan_in)
+    if layout.neurons_last:
+        assert layout.view_shape == (fan_in, num_neurons)
+        assert layout.neuron_dim == 1
+    else:
+        assert layout.view_shape == (num_neurons, fan_in)
+        assert layout.neuron_dim == 0
 
 
-def test_plain_transpose():
-    assert Layout.of((4, 3), (1,), ()).is_plain_transpose
-    assert Layout.of((4, 3), (0,), ()).is_plain_transpose
-    assert not Layout.of((2, 4, 3), (2,), ()).is_plain_transpose  # two fan-in axes merged
-    assert not Layout.of((2, 4, 3), (2,), (0,)).is_plain_transpose  # two neuron axes merged
+def test_view_is_a_reshape_for_flax_and_torch_layouts():
+    # Flax Dense (in, out) and Conv (h, w, in, out): neurons last, the view is (fan_in, out).
+    assert Layout.of((4, 3), (1,), ()).neurons_last
+    assert Layout.of((4, 3), (1,), ()).is_reshape
+    assert Layout.of((3, 3, 2, 5), (3,), ()).is_reshape
+    # PyTorch-style (out, in): neurons first, the view is (out, in) as it stands.
+    assert not Layout.of((4, 3), (0,), ()).neurons_last
+    assert Layout.of((4, 3), (0,), ()).is_reshape
+    # An ensemble (batch, in, out): neuron axes 0 and 2 need a transpose.
+    assert not Layout.of((2, 4, 3), (2,), (0,)).is_reshape
 
 
 def _arange(shape):
@@ -41,7 +51,9 @@ def _arange(shape):
 
 
 def _rows(layout, x):
-    return np.asarray(layout.to_rows(jnp.asarray(x)))
+    # The view with neurons as rows, whichever orientation the layout picked.
+    view = np.asarray(layout.to_view(jnp.asarray(x)))
+    return view.T if layout.neuron_dim == 1 else view
 
 
 @pytest.mark.parametrize(
@@ -56,14 +68,14 @@ def _rows(layout, x):
         ((3, 0), (1,), ()),
     ],
 )
-def test_rows_round_trip(shape, out_axes, batch_axes):
+def test_view_round_trip(shape, out_axes, batch_axes):
     layout = Layout.of(shape, out_axes, batch_axes)
     x = _arange(shape)
-    rows = layout.to_rows(jnp.asarray(x))
-    assert rows.shape == layout.rows_shape
-    np.testing.assert_array_equal(np.asarray(layout.from_rows(rows)), x)
-    # Every element appears exactly once in the rows view.
-    np.testing.assert_array_equal(np.sort(np.asarray(rows), axis=None), x.ravel())
+    view = layout.to_view(jnp.asarray(x))
+    assert view.shape == layout.view_shape
+    np.testing.assert_array_equal(np.asarray(layout.from_view(view)), x)
+    # Every element appears exactly once in the view.
+    np.testing.assert_array_equal(np.sort(np.asarray(view), axis=None), x.ravel())
 
 
 def test_rows_are_neurons():

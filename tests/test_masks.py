@@ -325,3 +325,16 @@ def test_torch_sparse_masks_are_uniform_over_each_input_row():
     zeros = _zero_sets(kept, (0,))
     assert zeros.shape == (100, 256, 20)
     assert _failed_checks(zeros, 5) == set()
+
+
+@pytest.mark.parametrize("sparsity", [0.3, 0.9])
+def test_mask_does_not_depend_on_the_view_orientation(sparsity):
+    # A Flax kernel (in, out) is sampled on a (fan_in, neurons) view and the PyTorch-style
+    # (out, in) on a (neurons, fan_in) view: the same neurons must get the same subsets.
+    key = jax.random.key(11)
+    flax_mask = sparseinit.sparse(sparsity).mask(key, (40, 24))
+    torch_mask = sparseinit.sparse(sparsity, in_axis=-1, out_axis=-2).mask(key, (24, 40))
+    np.testing.assert_array_equal(np.asarray(flax_mask), np.asarray(torch_mask).T)
+    # An ensemble kernel (batch, in, out) needs a transpose; its slices match too.
+    stacked = sparseinit.sparse(sparsity, batch_axis=0).mask(key, (1, 40, 24))
+    np.testing.assert_array_equal(np.asarray(stacked[0]), np.asarray(flax_mask))

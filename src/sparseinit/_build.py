@@ -20,7 +20,7 @@ from jax.experimental import checkify
 from sparseinit import _masks, _sampling
 from sparseinit._counting import num_zeros_traced
 from sparseinit._layout import Layout
-from sparseinit._sharding import constrain, rows_sharding, run_auto
+from sparseinit._sharding import constrain, run_auto, view_sharding
 
 
 @dataclasses.dataclass(frozen=True)
@@ -68,7 +68,7 @@ def _rescale_factor(plan: Plan, zeros: int | jax.Array, dtype: np.dtype) -> Any:
 
 def _dense_values(plan: Plan, key: jax.Array, factor: Any) -> jax.Array:
     assert plan.distribution is not None
-    draws = _sampling.draw(key, plan.layout.rows_shape, plan.distribution, plan.dtype)
+    draws = _sampling.draw(key, plan.layout.view_shape, plan.distribution, plan.dtype)
     values = _sampling.scaled(draws, plan.scale * factor)
     return _sampling.nonzero(values, plan.dtype)
 
@@ -92,7 +92,7 @@ def build(plan: Plan, want_mask: bool, key: jax.Array, sparsity: jax.Array | Non
 
 def _build(plan: Plan, want_mask: bool, key: jax.Array, sparsity: jax.Array | None) -> jax.Array:
     layout = plan.layout
-    num_neurons, fan_in = layout.rows_shape
+    num_neurons, fan_in = layout.num_neurons, layout.fan_in
     mask_key, value_key = jax.random.split(key)
     if plan.zeros is None:
         assert sparsity is not None
@@ -107,7 +107,7 @@ def _build(plan: Plan, want_mask: bool, key: jax.Array, sparsity: jax.Array | No
         place_kept = 2 * zeros > fan_in
         count = max_count = fan_in - zeros if place_kept else zeros
 
-    row_sharding = rows_sharding(plan.sharding, layout)
+    placement = view_sharding(plan.sharding, layout)
     wide = _sampling.compute_dtype(plan.dtype)
     factor = _rescale_factor(plan, zeros, wide) if plan.rescale else 1.0
 
@@ -118,17 +118,18 @@ def _build(plan: Plan, want_mask: bool, key: jax.Array, sparsity: jax.Array | No
 
     if want_mask or plan.base_init is not None:
         # The mask alone: False marks zeros when zeros are placed, True marks kept weights.
-        rows = jnp.broadcast_to(jnp.logical_not(place_kept), layout.rows_shape)
+        view = jnp.broadcast_to(jnp.logical_not(place_kept), layout.view_shape)
         marks = jnp.broadcast_to(place_kept, (_masks.BLOCK, num_neurons))
-        rows = _masks.choose(
+        view = _masks.choose(
             mask_key,
-            constrain(rows, row_sharding),
+            constrain(view, placement),
             count,
             place_kept,
             lambda _: marks,
             max_count=max_count,
+            neuron_dim=layout.neuron_dim,
         )
-        mask = layout.from_rows(rows)
+        mask = layout.from_view(view)
         if want_mask:
             return finish(mask, True)
         assert plan.base_init is not None
@@ -157,16 +158,22 @@ def _build(plan: Plan, want_mask: bool, key: jax.Array, sparsity: jax.Array | No
         return kept if place_kept is True else jnp.where(place_kept, kept, jnp.zeros_like(kept))
 
     def empty() -> jax.Array:
-        return jnp.zeros(layout.rows_shape, plan.dtype)
+        return jnp.zeros(layout.view_shape, plan.dtype)
 
     def dense() -> jax.Array:
         return _dense_values(plan, value_key, factor)
 
     if isinstance(place_kept, bool):
-        rows = empty() if place_kept else dense()
+        view = empty() if place_kept else dense()
     else:
-        rows = lax.cond(place_kept, empty, dense)
-    rows = _masks.choose(
-        mask_key, constrain(rows, row_sharding), count, place_kept, fill, max_count=max_count
+        view = lax.cond(place_kept, empty, dense)
+    view = _masks.choose(
+        mask_key,
+        constrain(view, placement),
+        count,
+        place_kept,
+        fill,
+        max_count=max_count,
+        neuron_dim=layout.neuron_dim,
     )
-    return finish(layout.from_rows(rows), jnp.nan)
+    return finish(layout.from_view(view), jnp.nan)

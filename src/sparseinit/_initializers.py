@@ -183,6 +183,16 @@ class SparseInitializer(abc.ABC):
             A boolean array of ``shape``.
         """
         plan, traced = self._plan(shape, None, out_sharding)
+        # The mask depends only on the count, the shape and the axes: one compiled program
+        # serves every distribution, scale and base initializer.
+        plan = dataclasses.replace(
+            plan,
+            dtype=np.dtype(np.float32),
+            distribution=None,
+            scale=1.0,
+            rescale=False,
+            base_init=None,
+        )
         typed_key = v.check_key(self._name, key)
         if math.prod(plan.layout.shape) == 0:
             return jnp.zeros(plan.layout.shape, bool)

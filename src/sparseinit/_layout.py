@@ -2,8 +2,8 @@
 
 A *neuron* is one index along the output axes and every batch axis; its *fan-in* is everything
 else (the input axes and the receptive field), as in ``jax.nn.initializers.variance_scaling``.
-The library draws masks on a "rows" view of the array, shape ``(num_neurons, fan_in)``, with
-the neuron axes and then the fan-in axes in increasing order, and moves the result back.
+The library draws masks on a 2-D view of the array: ``(fan_in, num_neurons)`` when the neuron
+axes come last (a reshape, no copy: Flax kernels) and ``(num_neurons, fan_in)`` otherwise.
 """
 
 import dataclasses
@@ -48,24 +48,49 @@ class Layout:
         return math.prod(self.shape[a] for a in self.fan_axes)
 
     @property
-    def rows_shape(self) -> tuple[int, int]:
-        """The shape of the rows view, ``(num_neurons, fan_in)``."""
+    def neurons_last(self) -> bool:
+        """Whether the neuron axes are the trailing axes (Flax ``Dense`` and ``Conv`` kernels)."""
+        ndim = len(self.shape)
+        return self.neuron_axes == tuple(range(ndim - len(self.neuron_axes), ndim))
+
+    @property
+    def neuron_dim(self) -> int:
+        """The neurons' dimension in the 2-D view: 1 if :attr:`neurons_last`, else 0."""
+        return 1 if self.neurons_last else 0
+
+    @property
+    def view_shape(self) -> tuple[int, int]:
+        """The 2-D view's shape: ``(fan_in, num_neurons)`` or ``(num_neurons, fan_in)``."""
+        if self.neurons_last:
+            return (self.fan_in, self.num_neurons)
         return (self.num_neurons, self.fan_in)
 
     @property
     def _order(self) -> tuple[int, ...]:
+        if self.neurons_last:
+            return self.fan_axes + self.neuron_axes
         return self.neuron_axes + self.fan_axes
 
     @property
-    def is_plain_transpose(self) -> bool:
-        """Whether the rows view is a transpose of the array with no axes merged."""
-        return len(self.neuron_axes) == 1 and len(self.fan_axes) == 1
+    def is_reshape(self) -> bool:
+        """Whether the 2-D view is a reshape of the array (no transpose, no copy)."""
+        return self._order == tuple(range(len(self.shape)))
 
-    def to_rows(self, x: jax.Array) -> jax.Array:
-        """Views an array of ``shape`` as ``(num_neurons, fan_in)`` rows."""
-        return jnp.transpose(x, self._order).reshape(self.rows_shape)
+    def to_view(self, x: jax.Array) -> jax.Array:
+        """A 2-D view of an array of ``shape``: fan-in by neurons, or neurons by fan-in.
 
-    def from_rows(self, rows: jax.Array) -> jax.Array:
-        """Inverse of :meth:`to_rows`."""
-        permuted = rows.reshape(tuple(self.shape[a] for a in self._order))
+        Neurons come last when they are the trailing axes, so that the common kernels need
+        only a reshape; otherwise the neuron axes are moved to the front. Either way, neurons
+        and fan-in positions are numbered row-major over their axes in increasing order, so
+        the mask drawn on the view does not depend on which view it is.
+        """
+        if self.is_reshape:
+            return x.reshape(self.view_shape)
+        return jnp.transpose(x, self._order).reshape(self.view_shape)
+
+    def from_view(self, view: jax.Array) -> jax.Array:
+        """Inverse of :meth:`to_view`."""
+        permuted = view.reshape(tuple(self.shape[a] for a in self._order))
+        if self.is_reshape:
+            return permuted
         return jnp.transpose(permuted, tuple(int(a) for a in np.argsort(self._order)))

@@ -47,21 +47,65 @@ def _step(
     return row.at[position].set(jnp.where(active, fill, current), unique_indices=True)
 
 
+_COLUMN_GATHER = lax.GatherDimensionNumbers(
+    offset_dims=(),
+    collapsed_slice_dims=(0,),
+    start_index_map=(0,),
+    operand_batching_dims=(1,),
+    start_indices_batching_dims=(0,),
+)
+_COLUMN_SCATTER = lax.ScatterDimensionNumbers(
+    update_window_dims=(),
+    inserted_window_dims=(0,),
+    scatter_dims_to_operand_dims=(0,),
+    operand_batching_dims=(1,),
+    scatter_indices_batching_dims=(0,),
+)
+
+
+def _step_columns(
+    view: jax.Array,
+    t: jax.Array,
+    j: jax.Array,
+    active: jax.Array,
+    fill: jax.Array,
+    marks: bool | jax.Array,
+) -> jax.Array:
+    # The same step for every column of a (F, N) view at once. The columns are explicit
+    # batching dimensions of the gather and scatter, so that sharding the neurons partitions
+    # them without communication, and no transpose of the view is needed.
+    current = lax.gather(
+        view, t[:, None], _COLUMN_GATHER, (1, 1), mode=lax.GatherScatterMode.PROMISE_IN_BOUNDS
+    )
+    taken = (current != 0) == marks
+    position = jnp.where(active & taken, j, t)
+    return lax.scatter(
+        view,
+        position[:, None],
+        jnp.where(active, fill, current).astype(view.dtype),
+        _COLUMN_SCATTER,
+        unique_indices=True,
+        mode=lax.GatherScatterMode.PROMISE_IN_BOUNDS,
+    )
+
+
 def choose(
     key: jax.Array,
-    rows: jax.Array,
+    view: jax.Array,
     count: int | jax.Array,
     marks_nonzero: bool | jax.Array,
     fill: Callable[[jax.Array], jax.Array],
     *,
     max_count: int,
+    neuron_dim: int = 0,
 ) -> jax.Array:
-    """Marks ``count`` distinct, uniformly random cells in every row of ``rows``.
+    """Marks ``count`` distinct, uniformly random cells of every neuron of ``view``.
 
     Args:
-        key: a typed key; the positions depend only on it, ``count`` and the row shape.
-        rows: ``(N, F)`` array whose cells are all unmarked: zero where ``marks_nonzero``,
-            non-zero otherwise.
+        key: a typed key; the positions depend only on it, ``count`` and the view's shape.
+        view: ``(N, F)`` (``neuron_dim=0``) or ``(F, N)`` (``neuron_dim=1``) array whose cells
+            are all unmarked: zero where ``marks_nonzero``, non-zero otherwise. The chosen
+            positions are the same in either orientation.
         count: cells to mark per row, static or traced, at most ``max_count``.
         marks_nonzero: whether a marked cell is non-zero (kept weights are being placed) or
             zero (zeros are being placed).
@@ -69,16 +113,19 @@ def choose(
             each must be marked (non-zero iff ``marks_nonzero``).
         max_count: a static bound on ``count``; the loop runs ``ceil(max_count / BLOCK)``
             blocks.
+        neuron_dim: which dimension of ``view`` indexes neurons.
 
     Returns:
-        ``rows`` with the chosen cells overwritten by ``fill``'s values.
+        ``view`` with the chosen cells overwritten by ``fill``'s values.
     """
-    num_rows, fan_in = rows.shape
+    num_rows = view.shape[neuron_dim]
+    fan_in = view.shape[1 - neuron_dim]
     if max_count == 0 or num_rows == 0 or fan_in == 0:
-        return rows
+        return view
     first = fan_in - count
+    step = _vstep if neuron_dim == 0 else _step_columns
 
-    def block(b: jax.Array, rows: jax.Array) -> jax.Array:
+    def block(b: jax.Array, view: jax.Array) -> jax.Array:
         bits = jax.random.bits(jax.random.fold_in(key, b), (BLOCK, num_rows), jnp.uint32)
         values = fill(b)
         for u in range(BLOCK):
@@ -86,10 +133,10 @@ def choose(
             active = i < count
             j = jnp.minimum(first + i, fan_in - 1).astype(jnp.int32)
             t = (bits[u] % (j + 1).astype(jnp.uint32)).astype(jnp.int32)
-            rows = _vstep(rows, t, j, active, values[u], marks_nonzero)
-        return rows
+            view = step(view, t, j, active, values[u], marks_nonzero)
+        return view
 
-    return lax.fori_loop(0, -(-max_count // BLOCK), block, rows)
+    return lax.fori_loop(0, -(-max_count // BLOCK), block, view)
 
 
 def _vstep(

@@ -63,14 +63,21 @@ def constrain(x: jax.Array, sharding: Any) -> jax.Array:
     return jax.lax.with_sharding_constraint(x, _auto(sharding))
 
 
-def rows_sharding(sharding: Any, layout: Layout) -> Any:
-    """The sharding of the ``(neurons, fan_in)`` rows view that matches ``sharding``.
+def _merged(entries: tuple[Any, ...], axes: tuple[int, ...]) -> tuple[bool, Any]:
+    # The sharding of axes merged row-major into one: that of the major axis when the others
+    # are whole (each device's block stays contiguous); otherwise not expressible.
+    major, *minor = (entries[a] for a in axes)
+    if any(e is not None for e in minor):
+        return False, None
+    return True, major
 
-    Only defined where the rows view is a plain transpose (a dense kernel); elsewhere XLA
-    propagates the output's sharding by itself and ``None`` is returned.
+
+def view_sharding(sharding: Any, layout: Layout) -> Any:
+    """The sharding of the layout's 2-D view that matches ``sharding`` of the full array.
+
+    ``None`` where it cannot be expressed (an axis merged into the view is sharded behind a
+    major axis); XLA then propagates the output's sharding by itself.
     """
-    if not layout.is_plain_transpose:
-        return None
     if isinstance(sharding, NamedSharding):
         spec, mesh = sharding.spec, sharding.mesh
     elif isinstance(sharding, PartitionSpec):
@@ -78,5 +85,11 @@ def rows_sharding(sharding: Any, layout: Layout) -> Any:
     else:
         return None
     entries = tuple(spec) + (None,) * (len(layout.shape) - len(spec))
-    rows_spec = PartitionSpec(entries[layout.neuron_axes[0]], entries[layout.fan_axes[0]])
-    return rows_spec if mesh is None else NamedSharding(mesh, rows_spec)
+    groups = (layout.neuron_axes, layout.fan_axes)
+    if layout.neurons_last:
+        groups = groups[::-1]
+    merged = [_merged(entries, axes) for axes in groups]
+    if not all(ok for ok, _ in merged):
+        return None
+    view_spec = PartitionSpec(*(entry for _, entry in merged))
+    return view_spec if mesh is None else NamedSharding(mesh, view_spec)
