@@ -235,7 +235,7 @@ class StreamQ:
         raw_obs, env_state = self.env.reset_env(k_env, self.env_params)
         raw_obs = raw_obs.reshape(-1).astype(jnp.float32)
         obs_moments = moments_update(moments_init(raw_obs.shape), raw_obs)
-        return AgentState(
+        state = AgentState(
             params=params,
             trace=jax.tree.map(jnp.zeros_like, params),
             obs_moments=obs_moments,
@@ -247,6 +247,10 @@ class StreamQ:
             step=jnp.zeros((), jnp.int32),
             key=k_run,
         )
+        # Python scalars in an environment's reset (CartPole's ``time=0``) are weakly typed;
+        # make every leaf strongly typed so that the state returned by a step has the same
+        # types and a jitted chunk of steps is not traced twice.
+        return jax.tree.map(lambda x: jnp.asarray(x, dtype=jnp.asarray(x).dtype), state)
 
     def epsilon(self, step: jax.Array) -> jax.Array:
         c = self.config
@@ -307,4 +311,7 @@ class StreamQ:
             step=s.step + 1,
             key=key,
         )
+        # With JAX_ENABLE_X64 the environment and Python scalars promote to float64; keep every
+        # leaf at its initial dtype so the state is a fixed point of ``lax.scan``'s carry.
+        new_state = jax.tree.map(lambda new, old: new.astype(old.dtype), new_state, s)
         return new_state, Transition(done=done, episode_return=episode_return)
