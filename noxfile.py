@@ -42,6 +42,11 @@ def tests(session: nox.Session) -> None:
     args = session.posargs or ["-q", "-p", "no:cacheprovider"]
     session.run("pytest", *args, env={"JAX_ENABLE_X64": "0"})
     session.run("pytest", *args, "-m", "not slow", env={"JAX_ENABLE_X64": "1"})
+    _run_doctests(session)
+
+
+def _run_doctests(session: nox.Session) -> None:
+    # The examples print float32 dtypes: they run without x64.
     session.run(
         "pytest",
         "-q",
@@ -57,15 +62,7 @@ def tests(session: nox.Session) -> None:
 def doctests(session: nox.Session) -> None:
     """The examples in every docstring."""
     session.install("-e", ".[test]")
-    session.run(
-        "pytest",
-        "-q",
-        "-p",
-        "no:cacheprovider",
-        "--doctest-modules",
-        "src/sparseinit",
-        env={"JAX_ENABLE_X64": "0"},
-    )
+    _run_doctests(session)
 
 
 @nox.session
