@@ -39,7 +39,9 @@ def typecheck(session: nox.Session) -> None:
 def tests(session: nox.Session) -> None:
     """The full test suite (float32, then JAX_ENABLE_X64=1) and every docstring example."""
     session.install("-e", ".[test]", *DEMO_REQUIREMENTS)
-    args = session.posargs or ["-q", "-p", "no:cacheprovider"]
+    # Compilation dominates the suite and is single-threaded: one worker per core, and whole
+    # modules per worker so that a module's tests share their compiled programs.
+    args = session.posargs or ["-q", "-p", "no:cacheprovider", "-n", "auto", "--dist", "loadfile"]
     session.run("pytest", *args, env={"JAX_ENABLE_X64": "0"})
     session.run("pytest", *args, "-m", "not slow", env={"JAX_ENABLE_X64": "1"})
     _run_doctests(session)
