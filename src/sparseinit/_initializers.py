@@ -208,6 +208,25 @@ class SparseInitializer(abc.ABC):
         return f"{self._name}({', '.join(parts)})"
 
 
+def _axis_args(name: str, in_axis: Any, out_axis: Any, batch_axis: Any) -> dict[str, Any]:
+    return {
+        "in_axis": v.check_axis_arg(name, "in_axis", in_axis),
+        "out_axis": v.check_axis_arg(name, "out_axis", out_axis),
+        "batch_axis": v.check_axis_arg(name, "batch_axis", batch_axis),
+    }
+
+
+class _AxesMixin:
+    """Shared by the initializers whose axes are user parameters."""
+
+    in_axis: AxisLike
+    out_axis: AxisLike
+    batch_axis: AxisLike
+
+    def _axes(self) -> tuple[AxisLike, AxisLike, AxisLike]:
+        return self.in_axis, self.out_axis, self.batch_axis
+
+
 def _check_rounding(name: str, rounding: Any) -> str:
     return v.check_choice(name, "rounding", rounding, ROUNDINGS)
 
@@ -234,7 +253,7 @@ class _SparsityMixin:
 
 
 @dataclasses.dataclass(frozen=True, repr=False)
-class SparseInit(_SparsityMixin, SparseInitializer):
+class SparseInit(_SparsityMixin, _AxesMixin, SparseInitializer):
     """SparseInit (Elsayed, Vasan and Mahmood, 2024). Built by :func:`sparse`."""
 
     _name: ClassVar[str] = "sparse"
@@ -249,9 +268,6 @@ class SparseInit(_SparsityMixin, SparseInitializer):
     out_axis: AxisLike = -1
     batch_axis: AxisLike = ()
     dtype: Any = None
-
-    def _axes(self) -> tuple[AxisLike, AxisLike, AxisLike]:
-        return self.in_axis, self.out_axis, self.batch_axis
 
     def _rounding(self) -> str:
         return self.rounding
@@ -340,9 +356,7 @@ def sparse(
         scale=v.check_positive(name, "scale", scale),
         rounding=_check_rounding(name, rounding),
         rescale=_check_bool(name, "rescale", rescale),
-        in_axis=v.check_axis_arg(name, "in_axis", in_axis),
-        out_axis=v.check_axis_arg(name, "out_axis", out_axis),
-        batch_axis=v.check_axis_arg(name, "batch_axis", batch_axis),
+        **_axis_args(name, in_axis, out_axis, batch_axis),
         dtype=_check_dtype_arg(name, dtype),
     )
 
@@ -354,7 +368,7 @@ def _check_bool(name: str, argname: str, value: Any) -> bool:
 
 
 @dataclasses.dataclass(frozen=True, repr=False)
-class Sparsified(_SparsityMixin, SparseInitializer):
+class Sparsified(_SparsityMixin, _AxesMixin, SparseInitializer):
     """Any initializer's values under the exact per-neuron mask. Built by :func:`sparsify`."""
 
     _name: ClassVar[str] = "sparsify"
@@ -367,9 +381,6 @@ class Sparsified(_SparsityMixin, SparseInitializer):
     in_axis: AxisLike = -2
     out_axis: AxisLike = -1
     batch_axis: AxisLike = ()
-
-    def _axes(self) -> tuple[AxisLike, AxisLike, AxisLike]:
-        return self.in_axis, self.out_axis, self.batch_axis
 
     def _rounding(self) -> str:
         return self.rounding
@@ -434,14 +445,12 @@ def sparsify(
         sparsity=v.check_unit_interval(name, "sparsity", sparsity),
         rounding=_check_rounding(name, rounding),
         rescale=_check_bool(name, "rescale", rescale),
-        in_axis=v.check_axis_arg(name, "in_axis", in_axis),
-        out_axis=v.check_axis_arg(name, "out_axis", out_axis),
-        batch_axis=v.check_axis_arg(name, "batch_axis", batch_axis),
+        **_axis_args(name, in_axis, out_axis, batch_axis),
     )
 
 
 @dataclasses.dataclass(frozen=True, repr=False)
-class Martens(SparseInitializer):
+class Martens(_AxesMixin, SparseInitializer):
     """Martens (2010) sparse initialization. Built by :func:`martens`."""
 
     _name: ClassVar[str] = "martens"
@@ -453,9 +462,6 @@ class Martens(SparseInitializer):
     out_axis: AxisLike = -1
     batch_axis: AxisLike = ()
     dtype: Any = None
-
-    def _axes(self) -> tuple[AxisLike, AxisLike, AxisLike]:
-        return self.in_axis, self.out_axis, self.batch_axis
 
     def _zeros(self, fan_in: int) -> int:
         return fan_in - min(self.nonzero, fan_in)
@@ -513,9 +519,7 @@ def martens(
     return Martens(
         nonzero=v.check_count(name, "nonzero", nonzero),
         std=v.check_positive(name, "std", std),
-        in_axis=v.check_axis_arg(name, "in_axis", in_axis),
-        out_axis=v.check_axis_arg(name, "out_axis", out_axis),
-        batch_axis=v.check_axis_arg(name, "batch_axis", batch_axis),
+        **_axis_args(name, in_axis, out_axis, batch_axis),
         dtype=_check_dtype_arg(name, dtype),
     )
 

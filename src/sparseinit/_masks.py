@@ -32,6 +32,21 @@ from jax import lax
 BLOCK = 8
 
 
+def _floyd(
+    current: jax.Array,
+    t: jax.Array,
+    j: jax.Array,
+    active: jax.Array,
+    fill: jax.Array,
+    marks: bool | jax.Array,
+) -> tuple[jax.Array, jax.Array]:
+    # Floyd's rule: choose t, or j if t is already chosen. An inactive step rewrites the
+    # current value at t, a no-op.
+    taken = (current != 0) == marks
+    position = jnp.where(active & taken, j, t)
+    return position, jnp.where(active, fill, current)
+
+
 def _step(
     row: jax.Array,
     t: jax.Array,
@@ -40,11 +55,10 @@ def _step(
     fill: jax.Array,
     marks: bool | jax.Array,
 ) -> jax.Array:
-    # One Floyd step for one row: choose t, or j if t is already chosen.
+    # One Floyd step for one row.
     current = row[t]
-    taken = (current != 0) == marks
-    position = jnp.where(active & taken, j, t)
-    return row.at[position].set(jnp.where(active, fill, current), unique_indices=True)
+    position, value = _floyd(current, t, j, active, fill, marks)
+    return row.at[position].set(value, unique_indices=True)
 
 
 _COLUMN_GATHER = lax.GatherDimensionNumbers(
@@ -77,12 +91,11 @@ def _step_columns(
     current = lax.gather(
         view, t[:, None], _COLUMN_GATHER, (1, 1), mode=lax.GatherScatterMode.PROMISE_IN_BOUNDS
     )
-    taken = (current != 0) == marks
-    position = jnp.where(active & taken, j, t)
+    position, value = _floyd(current, t, j, active, fill, marks)
     return lax.scatter(
         view,
         position[:, None],
-        jnp.where(active, fill, current).astype(view.dtype),
+        value.astype(view.dtype),
         _COLUMN_SCATTER,
         unique_indices=True,
         mode=lax.GatherScatterMode.PROMISE_IN_BOUNDS,
