@@ -23,7 +23,7 @@ NOTEBOOK_REQUIREMENTS = ["nbmake>=1.5", "ipykernel>=6.29", "matplotlib>=3.8"]
 @nox.session
 def lint(session: nox.Session) -> None:
     """Ruff lint and format check."""
-    session.install("ruff>=0.8")
+    session.install("ruff==0.17.6")
     session.run("ruff", "check", ".")
     session.run("ruff", "format", "--check", ".")
 
@@ -31,7 +31,7 @@ def lint(session: nox.Session) -> None:
 @nox.session
 def typecheck(session: nox.Session) -> None:
     """Pyright on the library sources."""
-    session.install("-e", ".[optax,flax]", "pyright>=1.1.390")
+    session.install("-e", ".[optax,flax]", "pyright==1.1.414")
     session.run("pyright", "src")
 
 
