@@ -111,6 +111,19 @@ def _build(plan: Plan, want_mask: bool, key: jax.Array, sparsity: jax.Array | No
     wide = _sampling.compute_dtype(plan.dtype)
     factor = _rescale_factor(plan, zeros, wide) if plan.rescale else 1.0
 
+    def place(view: jax.Array, fill: Callable[[jax.Array], jax.Array]) -> jax.Array:
+        # The sampler on the layout's 2-D view, and the result back in the array's shape.
+        view = _masks.choose(
+            mask_key,
+            constrain(view, placement),
+            count,
+            place_kept,
+            fill,
+            max_count=max_count,
+            neuron_dim=layout.neuron_dim,
+        )
+        return layout.from_view(view)
+
     def finish(result: jax.Array, invalid_fill: Any) -> jax.Array:
         if valid is not None:
             result = jnp.where(valid, result, invalid_fill)
@@ -118,18 +131,9 @@ def _build(plan: Plan, want_mask: bool, key: jax.Array, sparsity: jax.Array | No
 
     if want_mask or plan.base_init is not None:
         # The mask alone: False marks zeros when zeros are placed, True marks kept weights.
-        view = jnp.broadcast_to(jnp.logical_not(place_kept), layout.view_shape)
+        unmarked = jnp.broadcast_to(jnp.logical_not(place_kept), layout.view_shape)
         marks = jnp.broadcast_to(place_kept, (_masks.BLOCK, num_neurons))
-        view = _masks.choose(
-            mask_key,
-            constrain(view, placement),
-            count,
-            place_kept,
-            lambda _: marks,
-            max_count=max_count,
-            neuron_dim=layout.neuron_dim,
-        )
-        mask = layout.from_view(view)
+        mask = place(unmarked, lambda _: marks)
         if want_mask:
             return finish(mask, True)
         assert plan.base_init is not None
@@ -167,13 +171,4 @@ def _build(plan: Plan, want_mask: bool, key: jax.Array, sparsity: jax.Array | No
         view = empty() if place_kept else dense()
     else:
         view = lax.cond(place_kept, empty, dense)
-    view = _masks.choose(
-        mask_key,
-        constrain(view, placement),
-        count,
-        place_kept,
-        fill,
-        max_count=max_count,
-        neuron_dim=layout.neuron_dim,
-    )
-    return finish(layout.from_view(view), jnp.nan)
+    return finish(place(view, fill), jnp.nan)
