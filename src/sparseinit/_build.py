@@ -66,13 +66,6 @@ def _rescale_factor(plan: Plan, zeros: int | jax.Array, dtype: np.dtype) -> Any:
     return jnp.sqrt(jnp.asarray(fan_in, dtype) / jnp.asarray(kept, dtype))
 
 
-def _dense_values(plan: Plan, key: jax.Array, factor: Any) -> jax.Array:
-    assert plan.distribution is not None
-    draws = _sampling.draw(key, plan.layout.view_shape, plan.distribution, plan.dtype)
-    values = _sampling.scaled(draws, plan.scale * factor)
-    return _sampling.nonzero(values, plan.dtype)
-
-
 @functools.partial(jax.jit, static_argnums=(0, 1))
 def build(plan: Plan, want_mask: bool, key: jax.Array, sparsity: jax.Array | None) -> jax.Array:
     """The weights of ``plan`` drawn with ``key`` (or, with ``want_mask``, their support).
@@ -87,88 +80,106 @@ def build(plan: Plan, want_mask: bool, key: jax.Array, sparsity: jax.Array | Non
         The weights, or the mask, of ``plan.layout.shape``, sharded as ``plan.sharding``.
     """
     # Explicit mesh axes refuse the constraints that keep every intermediate sharded.
-    return run_auto(plan.sharding, lambda: _build(plan, want_mask, key, sparsity))
+    return run_auto(plan.sharding, lambda: _build(plan, want_mask, key, sparsity)[0])
 
 
-def _build(plan: Plan, want_mask: bool, key: jax.Array, sparsity: jax.Array | None) -> jax.Array:
+@functools.partial(jax.jit, static_argnums=(0,))
+def dependent_steps(plan: Plan, key: jax.Array, sparsity: jax.Array | None) -> jax.Array:
+    """The loop iterations the correction of ``plan`` runs with ``key``: its dependent steps.
+
+    Each iteration makes ``_masks.BLOCK`` proposals for every neuron at once; the number is the
+    same for the weights and the mask, and for a traced or a concrete sparsity.
+    """
+    return _build(plan, True, key, sparsity)[1]
+
+
+def _build(
+    plan: Plan, want_mask: bool, key: jax.Array, sparsity: jax.Array | None
+) -> tuple[jax.Array, jax.Array]:
     layout = plan.layout
     num_neurons, fan_in = layout.num_neurons, layout.fan_in
-    mask_key, value_key = jax.random.split(key)
+    neuron_dim = layout.neuron_dim
+    start_key, step_key, value_key = jax.random.split(key, 3)
     if plan.zeros is None:
         assert sparsity is not None
         valid = _check_traced(plan, sparsity)
         zeros = num_zeros_traced(sparsity, fan_in, plan.rounding)
-        place_kept = 2 * zeros > fan_in
-        count = jnp.where(place_kept, fan_in - zeros, zeros)
-        max_count = fan_in // 2
     else:
         valid = None
         zeros = plan.zeros
-        place_kept = 2 * zeros > fan_in
-        count = max_count = fan_in - zeros if place_kept else zeros
-
+    rate = _masks.start_rate(fan_in, zeros)
     placement = view_sharding(plan.sharding, layout)
     wide = _sampling.compute_dtype(plan.dtype)
     factor = _rescale_factor(plan, zeros, wide) if plan.rescale else 1.0
+    marks_only = want_mask or plan.base_init is not None
+    distribution = plan.distribution
 
-    def place(view: jax.Array, fill: Callable[[jax.Array], jax.Array]) -> jax.Array:
-        # The sampler on the layout's 2-D view, and the result back in the array's shape.
-        view = _masks.choose(
-            mask_key,
-            constrain(view, placement),
-            count,
-            place_kept,
-            fill,
-            max_count=max_count,
-            neuron_dim=layout.neuron_dim,
+    def values(shape: tuple[int, int]) -> jax.Array:
+        assert distribution is not None
+        draws = _sampling.draw(value_key, shape, distribution, plan.dtype)
+        return _sampling.nonzero(_sampling.scaled(draws, plan.scale * factor), plan.dtype)
+
+    def few_kept() -> tuple[jax.Array, jax.Array, jax.Array, Any]:
+        # Every cell starts as a zero and the kept cells are placed one by one, the n-th placed
+        # cell of a neuron taking the n-th value drawn for it: no dense draw at all.
+        bound = _masks.few_kept_bound(fan_in)
+        remaining = jnp.broadcast_to(fan_in - zeros, (num_neurons,)).astype(jnp.int32)
+        removing = jnp.ones((num_neurons,), bool)
+        if marks_only:
+            view = jnp.zeros(layout.view_shape, bool)
+            return view, remaining, removing, lambda rows, placed: True
+        view = jnp.zeros(layout.view_shape, plan.dtype)
+        # In the view's orientation and placement, so that no device holds them all.
+        drawn = values((max(bound, 1), num_neurons))
+        drawn = constrain(_masks.orient(drawn, neuron_dim), placement)
+        kept = lambda rows, placed: _masks.take(drawn, placed, neuron_dim)  # noqa: E731
+        return view, remaining, removing, kept
+
+    def start() -> tuple[jax.Array, jax.Array, jax.Array, Any]:
+        # The Bernoulli start: a byte per cell below the rate makes a zero.
+        if isinstance(rate, int) and rate == 0:
+            member = jnp.zeros(layout.view_shape, bool)
+        else:
+            cells = _masks.start_bytes(start_key, fan_in, num_neurons)
+            member = _masks.orient(cells < jnp.asarray(rate, jnp.uint32), neuron_dim)
+            member = constrain(member, placement)
+        count = member.sum(axis=1 - neuron_dim, dtype=jnp.int32)
+        removing = count > zeros
+        remaining = jnp.abs(count - zeros)
+        if marks_only:
+            return jnp.logical_not(member), remaining, removing, lambda rows, placed: True
+        dense = constrain(_masks.orient(values((fan_in, num_neurons)), neuron_dim), placement)
+        view = jnp.where(member, jnp.zeros((), plan.dtype), dense)
+        kept = lambda rows, placed: _masks.take(dense, rows, neuron_dim)  # noqa: E731
+        return view, remaining, removing, kept
+
+    def sample(begin: Callable[[], tuple]) -> tuple[jax.Array, jax.Array]:
+        view, remaining, removing, kept = begin()
+        view, steps = _masks.correct(
+            step_key, constrain(view, placement), remaining, removing, kept, neuron_dim=neuron_dim
         )
-        return layout.from_view(view)
+        return layout.from_view(view), steps
+
+    if isinstance(rate, int):
+        result, steps = sample(few_kept if rate == 256 else start)
+    else:
+        result, steps = lax.cond(rate == 256, lambda: sample(few_kept), lambda: sample(start))
 
     def finish(result: jax.Array, invalid_fill: Any) -> jax.Array:
         if valid is not None:
             result = jnp.where(valid, result, invalid_fill)
         return constrain(result, plan.sharding)
 
-    if want_mask or plan.base_init is not None:
-        # The mask alone: False marks zeros when zeros are placed, True marks kept weights.
-        unmarked = jnp.broadcast_to(jnp.logical_not(place_kept), layout.view_shape)
-        marks = jnp.broadcast_to(place_kept, (_masks.BLOCK, num_neurons))
-        mask = place(unmarked, lambda _: marks)
-        if want_mask:
-            return finish(mask, True)
-        assert plan.base_init is not None
+    if want_mask:
+        return finish(result, True), steps
+    if plan.base_init is not None:
         # The constraint, not an out_sharding argument, places the dense values: jax.random
         # takes out_sharding only for Explicit axes, and a user's base_init may not take it.
-        values = constrain(
+        dense = constrain(
             jnp.asarray(plan.base_init(value_key, layout.shape, plan.dtype)), plan.sharding
         )
         if plan.rescale:
-            values = _sampling.scaled(values, jnp.asarray(factor, plan.dtype))
-        weights = jnp.where(mask, _sampling.nonzero(values, plan.dtype), jnp.zeros((), plan.dtype))
-        return finish(weights, jnp.nan)
-
-    assert plan.distribution is not None
-    distribution = plan.distribution
-
-    def fill(block: jax.Array) -> jax.Array:
-        # Kept weights are drawn only for the steps that place them.
-        shape = (_masks.BLOCK, num_neurons)
-        if place_kept is False:
-            return jnp.zeros(shape, plan.dtype)
-        draws = _sampling.draw(
-            jax.random.fold_in(value_key, block), shape, distribution, plan.dtype
-        )
-        kept = _sampling.nonzero(_sampling.scaled(draws, plan.scale * factor), plan.dtype)
-        return kept if place_kept is True else jnp.where(place_kept, kept, jnp.zeros_like(kept))
-
-    def empty() -> jax.Array:
-        return jnp.zeros(layout.view_shape, plan.dtype)
-
-    def dense() -> jax.Array:
-        return _dense_values(plan, value_key, factor)
-
-    if isinstance(place_kept, bool):
-        view = empty() if place_kept else dense()
-    else:
-        view = lax.cond(place_kept, empty, dense)
-    return finish(place(view, fill), jnp.nan)
+            dense = _sampling.scaled(dense, jnp.asarray(factor, plan.dtype))
+        weights = jnp.where(result, _sampling.nonzero(dense, plan.dtype), jnp.zeros((), plan.dtype))
+        return finish(weights, jnp.nan), steps
+    return finish(result, jnp.nan), steps

@@ -1,165 +1,211 @@
 """Where the zeros go: an exact, uniformly random subset of each neuron's fan-in.
 
-The sampler is Robert Floyd's algorithm for a random ``c``-subset of ``{0, ..., F-1}``: for
-``j = F-c, ..., F-1`` draw ``t`` uniform in ``[0, j]`` and choose ``t``, or ``j`` if ``t`` was
-already chosen. Every ``c``-subset comes out with probability ``1 / binom(F, c)``, with ``c``
-sequential steps and no sort. The steps run for all neurons at once (one vectorised gather and
-scatter per step), so a layer needs ``c`` steps whatever its width, and each neuron draws from
-its own random numbers, independently of every other neuron.
+Each neuron of fan-in ``F`` needs a uniformly random set of exactly ``k`` zeros. The sampler
+gets there in two stages, both vectorised over all neurons:
 
-Two details keep it cheap and exact:
+1. **A Bernoulli start.** Every cell is a zero with probability ``q / 256``, independently
+   (one random byte per cell, compared with ``q``). Given how many zeros ``m`` a neuron got,
+   its zero set is a uniformly random ``m``-subset: every ``m``-subset has the same probability
+   ``(q/256)^m (1 - q/256)^(F-m)``.
+2. **An exact correction.** If ``m > k`` the neuron removes ``m - k`` of its zeros, one at a
+   time, each chosen uniformly among its remaining zeros; if ``m < k`` it adds ``k - m`` zeros,
+   each uniform among its remaining kept cells. Removing a uniformly random element from a
+   uniformly random ``m``-subset leaves a uniformly random ``(m - 1)``-subset (and adding one
+   likewise), so after the correction the zero set is a uniformly random ``k``-subset, for
+   every ``q``. Each choice is a rejection step: a position ``t`` uniform in ``[0, F)`` is
+   taken if it is on the right side (a zero when removing, a kept cell when adding) and
+   proposed again otherwise, which makes it uniform among the cells on that side.
 
-* Each neuron samples the smaller of its two sets, ``c = min(k, F - k)`` for ``k`` zeros, and
-  the choice is marked in place in the array being built: with ``c`` kept weights they are
-  written as drawn (no dense draw at all); with ``c`` zeros they overwrite dense values. A
-  cell is *chosen* when ``(cell != 0) == marks_nonzero``, which is why kept values are never 0.
-* Random numbers come in blocks of ``BLOCK`` steps, block ``b`` from ``fold_in(key, b)``, so a
-  step's numbers depend only on its index: a traced count that runs the static maximum of
-  steps (with the surplus steps inactive) gives exactly the result of the concrete count.
+The rate only decides the cost, never the distribution. :func:`rate_table` picks, for each
+``k``, the ``q`` that minimises the proposals of the slowest neuron plus the cost of the start:
+near ``k = F / 2`` the start does most of the work and a few dozen corrections remain (against
+``F / 2`` sequential steps for a plain sequential sampler); at the extremes ``q`` is ``0`` or
+``256``, the start is skipped, and the ``min(k, F - k)`` cells are placed one by one, which at
+sparsity 0.9 means only the kept weights and their values are drawn, never a dense array.
 
-``t`` is ``bits % (j + 1)`` for 32 random bits: a bias of at most ``F / 2**32`` in the
-probability of any position, far below what any test or use can detect.
+The random numbers of a neuron depend only on the key, the neuron and the step index: the
+bytes of the start come from one draw over the whole array, and the proposals of steps
+``B b, ..., B b + B - 1`` from ``fold_in(key, b)``. A neuron that is done ignores later steps, so
+its result does not depend on how many steps the slowest neuron of the array (or of a ``vmap``
+batch) needs, and a traced ``k`` gives bit for bit the result of the concrete ``k``.
+
+``t`` is ``bits % F`` for 32 random bits: a bias of at most ``F / 2**32`` in the probability of
+any position, far below what any test or use can detect.
 """
 
+import functools
+import math
 from collections.abc import Callable
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 from jax import lax
 
-# Steps unrolled per loop iteration: amortises the loop's overhead and the random-bit calls
-# (measured on CPU: 8 is within a few percent of 32 and compiles in half the time).
+# Proposals unrolled per loop iteration: each iteration draws its random positions with one
+# call, and a few steps amortise the loop's overhead without inflating the compiled program.
 BLOCK = 8
+# Each iteration is one dependent step of the compiled program; the proposals of one step are
+# the BLOCK unrolled ones.
+
+# Tail of the number of zeros of the Bernoulli start that the rate is chosen for, in standard
+# deviations: the slowest of a few thousand neurons lies about this far out.
+_TAIL = 3.5
+# The cost of drawing the start (a random byte and a value per cell), in proposals per unit of
+# fan-in: a proposal touches one cell of each neuron at random, the start streams through the
+# whole array, and on CPU one costs about as much as a tenth of the other per fan-in position.
+_START_COST = 0.1
 
 
-def _floyd(
-    current: jax.Array,
-    t: jax.Array,
-    j: jax.Array,
-    active: jax.Array,
-    fill: jax.Array,
-    marks: bool | jax.Array,
-) -> tuple[jax.Array, jax.Array]:
-    # Floyd's rule: choose t, or j if t is already chosen. An inactive step rewrites the
-    # current value at t, a no-op.
-    taken = (current != 0) == marks
-    position = jnp.where(active & taken, j, t)
-    return position, jnp.where(active, fill, current)
+def _harmonic(x: np.ndarray) -> np.ndarray:
+    # H(x) = 1 + 1/2 + ... + 1/x, closely enough for choosing a rate.
+    return np.log(np.maximum(x, 0) + 0.5) + 0.5772156649
 
 
-def _step(
-    row: jax.Array,
-    t: jax.Array,
-    j: jax.Array,
-    active: jax.Array,
-    fill: jax.Array,
-    marks: bool | jax.Array,
-) -> jax.Array:
-    # One Floyd step for one row.
-    current = row[t]
-    position, value = _floyd(current, t, j, active, fill, marks)
-    return row.at[position].set(value, unique_indices=True)
+@functools.lru_cache(maxsize=64)
+def rate_table(fan_in: int) -> np.ndarray:
+    """The Bernoulli rate ``q / 256`` of the start for each count ``k = 0, ..., fan_in``.
+
+    For each ``k`` it minimises the expected proposals of a neuron ``_TAIL`` standard deviations
+    out (removing ``z`` zeros down to ``k`` takes about ``F (H(z) - H(k))`` proposals, adding
+    takes the same with the kept cells), plus the cost of the start unless ``q`` is 256 (all
+    zeros: nothing to draw). Only the cost depends on this choice; any rate gives exact,
+    uniform subsets. The table depends on the fan-in alone.
+
+    Returns:
+        ``int32[fan_in + 1]`` with entries in ``[0, 256]``.
+    """
+    f = float(fan_in)
+    k = np.arange(fan_in + 1, dtype=np.float64)[:, None]
+    q = np.arange(257, dtype=np.float64)[None, :]
+    p = q / 256
+    mean, sd = f * p, np.sqrt(f * p * (1 - p))
+    high = np.minimum(mean + _TAIL * sd, f)
+    low = np.maximum(mean - _TAIL * sd, 0)
+    remove = np.where(high > k, f * (_harmonic(high) - _harmonic(k)), 0)
+    add = np.where(low < k, f * (_harmonic(f - low) - _harmonic(f - k)), 0)
+    cost = np.maximum(remove, add) + np.where(q < 256, _START_COST * f, 0)
+    return cost.argmin(axis=1).astype(np.int32)
 
 
-_COLUMN_GATHER = lax.GatherDimensionNumbers(
-    offset_dims=(),
-    collapsed_slice_dims=(0,),
-    start_index_map=(0,),
-    operand_batching_dims=(1,),
-    start_indices_batching_dims=(0,),
-)
-_COLUMN_SCATTER = lax.ScatterDimensionNumbers(
-    update_window_dims=(),
-    inserted_window_dims=(0,),
-    scatter_dims_to_operand_dims=(0,),
-    operand_batching_dims=(1,),
-    scatter_indices_batching_dims=(0,),
-)
+def start_rate(fan_in: int, zeros: int | jax.Array) -> int | jax.Array:
+    """``q`` for ``zeros`` zeros per neuron: a Python int, or a traced int32 for a traced count."""
+    table = rate_table(fan_in)
+    if isinstance(zeros, int):
+        return int(table[zeros])
+    return jnp.asarray(table)[zeros]
 
 
-def _step_columns(
-    view: jax.Array,
-    t: jax.Array,
-    j: jax.Array,
-    active: jax.Array,
-    fill: jax.Array,
-    marks: bool | jax.Array,
-) -> jax.Array:
-    # The same step for every column of a (F, N) view at once. The columns are explicit
-    # batching dimensions of the gather and scatter, so that sharding the neurons partitions
-    # them without communication, and no transpose of the view is needed.
-    current = lax.gather(
-        view, t[:, None], _COLUMN_GATHER, (1, 1), mode=lax.GatherScatterMode.PROMISE_IN_BOUNDS
+def few_kept_bound(fan_in: int) -> int:
+    """The most kept cells a neuron places one by one from an all-zero start (``q = 256``)."""
+    table = rate_table(fan_in)
+    counts = np.nonzero(table == 256)[0]
+    return int(fan_in - counts.min()) if counts.size else 0
+
+
+# ---- the steps ---------------------------------------------------------------------------
+
+
+def _dims(neuron_dim: int) -> tuple[lax.GatherDimensionNumbers, lax.ScatterDimensionNumbers]:
+    # One cell per neuron, with the neurons as explicit batching dimensions of the gather and
+    # scatter: sharding the neurons partitions the steps without communication, and neither
+    # orientation of the view needs a transpose.
+    fan_dim = 1 - neuron_dim
+    gather = lax.GatherDimensionNumbers(
+        offset_dims=(),
+        collapsed_slice_dims=(fan_dim,),
+        start_index_map=(fan_dim,),
+        operand_batching_dims=(neuron_dim,),
+        start_indices_batching_dims=(0,),
     )
-    position, value = _floyd(current, t, j, active, fill, marks)
+    scatter = lax.ScatterDimensionNumbers(
+        update_window_dims=(),
+        inserted_window_dims=(fan_dim,),
+        scatter_dims_to_operand_dims=(fan_dim,),
+        operand_batching_dims=(neuron_dim,),
+        scatter_indices_batching_dims=(0,),
+    )
+    return gather, scatter
+
+
+def take(view: jax.Array, rows: jax.Array, neuron_dim: int) -> jax.Array:
+    gather, _ = _dims(neuron_dim)
+    slice_sizes = (1, 1)
+    return lax.gather(
+        view, rows[:, None], gather, slice_sizes, mode=lax.GatherScatterMode.PROMISE_IN_BOUNDS
+    )
+
+
+def _put(view: jax.Array, rows: jax.Array, values: jax.Array, neuron_dim: int) -> jax.Array:
+    _, scatter = _dims(neuron_dim)
     return lax.scatter(
         view,
-        position[:, None],
-        value.astype(view.dtype),
-        _COLUMN_SCATTER,
+        rows[:, None],
+        values.astype(view.dtype),
+        scatter,
         unique_indices=True,
         mode=lax.GatherScatterMode.PROMISE_IN_BOUNDS,
     )
 
 
-def choose(
+def correct(
     key: jax.Array,
     view: jax.Array,
-    count: int | jax.Array,
-    marks_nonzero: bool | jax.Array,
-    fill: Callable[[jax.Array], jax.Array],
+    remaining: jax.Array,
+    removing: jax.Array,
+    kept_value: Callable[[jax.Array, jax.Array], jax.Array],
     *,
-    max_count: int,
-    neuron_dim: int = 0,
-) -> jax.Array:
-    """Marks ``count`` distinct, uniformly random cells of every neuron of ``view``.
+    neuron_dim: int,
+) -> tuple[jax.Array, jax.Array]:
+    """Runs the correction: ``remaining`` uniform removals (or additions) of zeros per neuron.
 
     Args:
-        key: a typed key; the positions depend only on it, ``count`` and the view's shape.
-        view: ``(N, F)`` (``neuron_dim=0``) or ``(F, N)`` (``neuron_dim=1``) array whose cells
-            are all unmarked: zero where ``marks_nonzero``, non-zero otherwise. The chosen
-            positions are the same in either orientation.
-        count: cells to mark per row, static or traced, at most ``max_count``.
-        marks_nonzero: whether a marked cell is non-zero (kept weights are being placed) or
-            zero (zeros are being placed).
-        fill: ``fill(block)`` gives the ``(BLOCK, N)`` values written by the steps of ``block``;
-            each must be marked (non-zero iff ``marks_nonzero``).
-        max_count: a static bound on ``count``; the loop runs ``ceil(max_count / BLOCK)``
-            blocks.
+        key: a typed key for the proposals.
+        view: the 2-D view, zero (or ``False``) exactly at the current zeros.
+        remaining: ``int32[N]``, zeros to remove or add per neuron.
+        removing: ``bool[N]``, whether the neuron removes zeros (else it adds them).
+        kept_value: ``kept_value(rows, placed)`` gives the non-zero values written where a
+            zero becomes a kept cell, from the chosen rows and the number already placed.
         neuron_dim: which dimension of ``view`` indexes neurons.
 
     Returns:
-        ``view`` with the chosen cells overwritten by ``fill``'s values.
+        The corrected view and the number of loop iterations run (each ``BLOCK`` proposals).
     """
-    num_rows = view.shape[neuron_dim]
     fan_in = view.shape[1 - neuron_dim]
-    if max_count == 0 or num_rows == 0 or fan_in == 0:
-        return view
-    first = fan_in - count
-    step = _vstep if neuron_dim == 0 else _step_columns
+    total = remaining
+    zero = jnp.zeros((), view.dtype)
 
-    def block(b: jax.Array, view: jax.Array) -> jax.Array:
-        bits = jax.random.bits(jax.random.fold_in(key, b), (BLOCK, num_rows), jnp.uint32)
-        values = fill(b)
+    def step(carry: tuple[jax.Array, jax.Array, jax.Array]) -> tuple:
+        block, view, remaining = carry
+        bits = jax.random.bits(
+            jax.random.fold_in(key, block), (BLOCK, remaining.shape[0]), jnp.uint32
+        )
         for u in range(BLOCK):
-            i = b * BLOCK + u
-            active = i < count
-            j = jnp.minimum(first + i, fan_in - 1).astype(jnp.int32)
-            t = (bits[u] % (j + 1).astype(jnp.uint32)).astype(jnp.int32)
-            view = step(view, t, j, active, values[u], marks_nonzero)
-        return view
+            rows = (bits[u] % jnp.uint32(fan_in)).astype(jnp.int32)
+            current = take(view, rows, neuron_dim)
+            chosen = (remaining > 0) & ((current == 0) == removing)
+            new = jnp.where(removing, kept_value(rows, total - remaining), zero)
+            view = _put(view, rows, jnp.where(chosen, new, current), neuron_dim)
+            remaining = remaining - chosen.astype(remaining.dtype)
+        return block + 1, view, remaining
 
-    return lax.fori_loop(0, -(-max_count // BLOCK), block, view)
+    def busy(carry: tuple[jax.Array, jax.Array, jax.Array]) -> jax.Array:
+        return jnp.any(carry[2] > 0)
+
+    blocks, view, _ = lax.while_loop(busy, step, (jnp.int32(0), view, remaining))
+    return view, blocks
 
 
-def _vstep(
-    rows: jax.Array,
-    t: jax.Array,
-    j: jax.Array,
-    active: jax.Array,
-    fill: jax.Array,
-    marks_nonzero: bool | jax.Array,
-) -> jax.Array:
-    return jax.vmap(_step, in_axes=(0, 0, None, None, 0, None))(
-        rows, t, j, active, fill, marks_nonzero
-    )
+def start_bytes(key: jax.Array, layout_fan_in: int, num_neurons: int) -> jax.Array:
+    """One random byte per cell, as ``uint32[fan_in, N]``: four from each random word."""
+    words = jax.random.bits(key, (math.ceil(layout_fan_in / 4), num_neurons), jnp.uint32)
+    # Row 4 w + i is byte i of word row w: a block of rows comes from a block of words, so a
+    # sharded fan-in axis keeps every byte on the device of its word.
+    parts = [(words >> jnp.uint32(8 * i)) & jnp.uint32(255) for i in range(4)]
+    interleaved = jnp.stack(parts, axis=1).reshape(-1, num_neurons)
+    return interleaved[:layout_fan_in]
+
+
+def orient(x: jax.Array, neuron_dim: int) -> jax.Array:
+    """A ``(fan_in, N)`` array in the view's orientation."""
+    return x if neuron_dim == 1 else x.T
