@@ -1,5 +1,11 @@
 """``sparse_init``: a drop-in for the functional JAX ``sparse_init`` the project started from."""
 
+import numbers
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
 from jaxtyping import Array, Float
 
 from sparseinit import _validation as v
@@ -7,6 +13,17 @@ from sparseinit._initializers import sparse
 from sparseinit._typing import KeyLike, ShapeLike, SparsityLike
 
 INIT_TYPES = ("uniform", "normal")
+
+
+def _is_dtype(value: Any) -> bool:
+    # Flax calls kernel_init(key, shape, param_dtype): a dtype lands where sparsity belongs.
+    if value is None or isinstance(value, numbers.Number | np.generic | np.ndarray | jax.Array):
+        return False
+    try:
+        jnp.dtype(value)
+    except TypeError:
+        return False
+    return True
 
 
 def sparse_init(
@@ -35,7 +52,8 @@ def sparse_init(
 
     Raises:
         ValueError: if ``init_type`` is not ``"uniform"`` or ``"normal"``, the shape is not
-            2-D, or the sparsity is not in ``[0, 1]``.
+            2-D, or the sparsity is not in ``[0, 1]`` (a dtype there means ``sparse_init`` was
+            given as a ``kernel_init``: use :func:`sparseinit.sparse` for that).
 
     Examples:
         >>> import jax.random as jr
@@ -51,6 +69,14 @@ def sparse_init(
     dims = v.check_shape(name, shape)
     if len(dims) != 2:
         raise ValueError(f"{name}: shape must be (fan_out, fan_in), got {dims}")
+    if _is_dtype(sparsity):
+        raise ValueError(
+            f"{name}: sparsity must be a number in [0, 1], got the dtype "
+            f"{jnp.dtype(sparsity).name}: sparse_init is a function of (key, shape, sparsity), "
+            "not an initializer, and Flax calls kernel_init(key, shape, dtype); for a layer use "
+            "kernel_init=sparseinit.sparse(0.9, rounding='round'), the same rule for Flax's "
+            "(in, out) kernels"
+        )
     sparsity = v.check_unit_interval(name, "sparsity", sparsity)
     key = v.check_key(name, key)
     init = sparse(sparsity, distribution=init_type, rounding="round", in_axis=-1, out_axis=-2)
