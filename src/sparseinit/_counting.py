@@ -14,6 +14,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from sparseinit._typing import CountLike
 from sparseinit._validation import check_count
 
 ROUNDINGS = ("ceil", "round", "floor")
@@ -40,7 +41,9 @@ def _count(xp: Any, sparsity: Any, fan_in: int, rounding: str, min_kept: int) ->
     return xp.clip(count, 0, most).astype(xp.int32)
 
 
-def num_zeros(sparsity: float, fan_in: int, rounding: str = "ceil", *, min_kept: int = 0) -> int:
+def num_zeros(
+    sparsity: float, fan_in: int, rounding: str = "ceil", *, min_kept: CountLike = 0
+) -> int:
     """The number of zeros per neuron for a concrete sparsity.
 
     ``min(R(sparsity * fan_in), fan_in - min(min_kept, fan_in))``: the rounded product, capped

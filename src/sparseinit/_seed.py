@@ -10,7 +10,7 @@ from jaxtyping import Array, Float
 
 from sparseinit import _validation as v
 from sparseinit._initializers import sparse
-from sparseinit._typing import KeyLike, ShapeLike, SparsityLike
+from sparseinit._typing import KeyLike, ShapeLike, SparseInitSparsity
 
 INIT_TYPES = ("uniform", "normal")
 
@@ -29,7 +29,7 @@ def _is_dtype(value: Any) -> bool:
 def sparse_init(
     key: KeyLike,
     shape: ShapeLike,
-    sparsity: SparsityLike = 0.9,
+    sparsity: SparseInitSparsity = 0.9,
     init_type: str = "uniform",
 ) -> Float[Array, "fan_out fan_in"]:
     """A sparsely initialised ``(fan_out, fan_in)`` weight matrix, as the seed function makes.
