@@ -198,12 +198,14 @@ def _is_equinox_module(tree: Any) -> bool:
 
 
 def _describe_axes(out_axis: Any, batch_axis: Any, source: str) -> str:
-    if source:
-        return f"neuron axis {out_axis}: {source}"
-    text = "out_axis per parameter" if callable(out_axis) else f"out_axis={out_axis!r}"
+    batch = ""
     if batch_axis != ():
-        text += f", batch_axis={'per parameter' if callable(batch_axis) else repr(batch_axis)}"
-    return f"neuron axes: {text}"
+        batch = f"batch_axis={'per parameter' if callable(batch_axis) else repr(batch_axis)}"
+    if source:
+        text = f"neuron axis {out_axis}: {source}"
+        return f"{text}; {batch}" if batch else text
+    text = "out_axis per parameter" if callable(out_axis) else f"out_axis={out_axis!r}"
+    return f"neuron axes: {text}, {batch}" if batch else f"neuron axes: {text}"
 
 
 def sparsity_report(
