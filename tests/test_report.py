@@ -74,10 +74,11 @@ def test_dead_neurons_are_counted_and_marked():
     assert report.dead == 64
     lines = str(report).splitlines()
     first = next(line for line in lines if line.startswith("first"))
-    assert first.split()[3:5] == ["4", "64"]
-    assert "64 !" in first
-    assert next(line for line in lines if line.startswith("kept")).split()[3] == "3"
-    assert lines[-1].startswith("! 1 kernel has dead neurons: no non-zero weight")
+    assert first.split()[3:6] == ["4", "64/64", "!"]
+    assert next(line for line in lines if line.startswith("kept")).split()[3:5] == ["3", "0"]
+    total = next(line for line in lines if line.startswith("total"))
+    assert total.split()[1:3] == ["64/136", "!"]
+    assert lines[-2].startswith("! 1 kernel has dead neurons (no non-zero weight")
     assert "min_kept=1" in lines[-1]
 
 
@@ -86,7 +87,7 @@ def test_a_few_dead_neurons():
     w[:, 1] = 0
     report = sparsity_report({"w": w})
     assert (report["w"].dead, report["w"].zeros_min, report["w"].zeros_max) == (1, 0, 5)
-    assert "1 !" in str(report)
+    assert "1/3 !" in str(report)
     clean = str(sparsity_report({"w": np.ones((5, 3))}))
     assert "!" not in clean
 

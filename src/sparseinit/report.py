@@ -139,11 +139,12 @@ class SparsityReport:
                 per_neuron = str(r.zeros_min)
             else:
                 per_neuron = f"{r.zeros_min}..{r.zeros_max}"
-            dead = f"{r.dead} !" if r.dead else "0"
+            dead = f"{r.dead}/{r.neurons} !" if r.dead else "0"
             lines.append(
                 (r.path, str(r.shape), per_neuron, dead, f"{r.sparsity:.1%}", f"{r.nonzero:,}")
             )
-        dead_total = f"{self.dead} !" if self.dead else "0"
+        neurons = sum(r.neurons or 0 for r in self.kernels)
+        dead_total = f"{self.dead}/{neurons} !" if self.dead else "0"
         total = ("total", "", "", dead_total, f"{self.sparsity:.1%}")
         total += (f"{self.nonzero:,} / {self.size:,}",)
         out += _table(header, lines, total)
@@ -151,8 +152,8 @@ class SparsityReport:
             count = sum(1 for r in self.kernels if r.dead)
             kernels = "kernel has" if count == 1 else "kernels have"
             out.append(
-                f"! {count} {kernels} dead neurons: no non-zero weight, so they output only "
-                "their bias; sparse(..., min_kept=1) keeps at least one weight per neuron"
+                f"! {count} {kernels} dead neurons (no non-zero weight: they output only their "
+                "bias);\n  sparse(..., min_kept=1) keeps at least one weight per neuron"
             )
         if self.others:
             other_lines = [
