@@ -15,15 +15,14 @@ from sparseinit._typing import KeyLike, ShapeLike, SparseInitSparsity
 INIT_TYPES = ("uniform", "normal")
 
 
-def _is_dtype(value: Any) -> bool:
+def _as_dtype(value: Any) -> np.dtype | None:
     # Flax calls kernel_init(key, shape, param_dtype): a dtype lands where sparsity belongs.
     if value is None or isinstance(value, numbers.Number | np.generic | np.ndarray | jax.Array):
-        return False
+        return None
     try:
-        jnp.dtype(value)
+        return jnp.dtype(value)
     except TypeError:
-        return False
-    return True
+        return None
 
 
 def sparse_init(
@@ -69,10 +68,11 @@ def sparse_init(
     dims = v.check_shape(name, shape)
     if len(dims) != 2:
         raise ValueError(f"{name}: shape must be (fan_out, fan_in), got {dims}")
-    if _is_dtype(sparsity):
+    dtype = _as_dtype(sparsity)
+    if dtype is not None:
         raise ValueError(
             f"{name}: sparsity must be a number in [0, 1], got the dtype "
-            f"{jnp.dtype(sparsity).name}: sparse_init is a function of (key, shape, sparsity), "
+            f"{dtype.name}: sparse_init is a function of (key, shape, sparsity), "
             "not an initializer, and Flax calls kernel_init(key, shape, dtype); for a layer use "
             "kernel_init=sparseinit.sparse(0.9, rounding='round'), the same rule for Flax's "
             "(in, out) kernels"
