@@ -328,3 +328,107 @@ def test_property_martens_exact_per_neuron(layout, nonzero, seed):
     fan_in = fan_in_of(shape, out_axis, batch_axis)
     counts = zeros_per_neuron(w, out_axis, batch_axis)
     np.testing.assert_array_equal(counts, np.full_like(counts, fan_in - min(nonzero, fan_in)))
+
+
+# ---- min_kept -------------------------------------------------------------------------------
+
+
+def capped_count(sparsity, fan_in, rounding, min_kept):
+    """``min(R(sparsity * fan_in), fan_in - min(min_kept, fan_in))`` in exact arithmetic."""
+    return min(exact_count(sparsity, fan_in, rounding), fan_in - min(min_kept, fan_in))
+
+
+# The issue's table: fan-ins 1, 4, 10 and 64 at sparsities 0.9 and 0.99, ceil rounding.
+MIN_KEPT_TABLE = [
+    # (sparsity, fan_in, zeros with min_kept=0, zeros with min_kept=1)
+    (0.9, 1, 1, 0),
+    (0.9, 4, 4, 3),
+    (0.9, 10, 9, 9),
+    (0.9, 64, 58, 58),
+    (0.99, 1, 1, 0),
+    (0.99, 4, 4, 3),
+    (0.99, 10, 10, 9),
+    (0.99, 64, 64, 63),
+]
+
+
+@pytest.mark.parametrize(("sparsity", "fan_in", "zeros", "zeros_kept"), MIN_KEPT_TABLE)
+def test_min_kept_table(key, sparsity, fan_in, zeros, zeros_kept):
+    assert sparseinit.num_zeros(sparsity, fan_in, "ceil") == zeros
+    assert sparseinit.num_zeros(sparsity, fan_in, "ceil", min_kept=1) == zeros_kept
+    assert capped_count(sparsity, fan_in, "ceil", 1) == zeros_kept
+    traced = jax.jit(lambda s: num_zeros_traced(s, fan_in, "ceil", 1))(jnp.float32(sparsity))
+    assert int(traced) == zeros_kept
+
+
+@pytest.mark.parametrize("rounding", ROUNDINGS)
+@pytest.mark.parametrize("min_kept", [0, 1, 3, 40])
+def test_num_zeros_min_kept_on_the_grid(rounding, min_kept):
+    fan_ins = (1, 2, 3, 4, 5, 7, 10, 32, 64, 100)
+    got = [[sparseinit.num_zeros(s, n, rounding, min_kept=min_kept) for s in GRID] for n in fan_ins]
+    want = [[capped_count(s, n, rounding, min_kept) for s in GRID] for n in fan_ins]
+    assert got == want
+
+
+def test_min_kept_small_fan_in_whole_kernel(key):
+    # The issue's example: a (4, 64) kernel at 0.9 loses every input without min_kept.
+    w = sparseinit.sparse(0.9)(key, (4, 64))
+    check_exact(w, 4)
+    init = sparseinit.sparse(0.9, min_kept=1)
+    check_exact(init(key, (4, 64)), 3, mask=init.mask(key, (4, 64)))
+    # More than the fan-in keeps every weight: a dense layer, never an error.
+    check_exact(sparseinit.sparse(0.99, min_kept=10)(key, (4, 64)), 0)
+
+
+def test_min_kept_traced_equals_concrete_with_rescale(key):
+    # One program for the whole sweep; each value gives what its concrete initializer gives.
+    shape = (10, 6)
+    sparsities = (0.0, 0.5, 0.9, 0.95, 1.0)
+    sweep = jax.jit(jax.vmap(lambda s: sparseinit.sparse(s, min_kept=2, rescale=True)(key, shape)))(
+        jnp.asarray(sparsities, jnp.float32)
+    )
+    for i, s in enumerate(sparsities):
+        concrete = sparseinit.sparse(s, min_kept=2, rescale=True)(key, shape)
+        np.testing.assert_array_equal(np.asarray(sweep[i]), np.asarray(concrete))
+        check_exact(concrete, capped_count(s, 10, "ceil", 2))
+
+
+def test_min_kept_rescale_uses_the_kept_count(key):
+    # 0.99 of 16 would zero all 16; min_kept=4 keeps 4, so the factor is sqrt(16 / 4) = 2.
+    shape = (16, 8)
+    plain = sparseinit.sparse(0.99, min_kept=4)(key, shape)
+    rescaled = sparseinit.sparse(0.99, min_kept=4, rescale=True)(key, shape)
+    check_exact(plain, 12)
+    np.testing.assert_allclose(np.asarray(rescaled), 2.0 * np.asarray(plain), rtol=1e-6)
+    # Without min_kept no weight is kept, and the neurons stay zero (no division by zero).
+    assert not np.any(np.asarray(sparseinit.sparse(0.99, rescale=True)(key, shape)))
+
+
+def test_min_kept_sparsify_counts(key):
+    init = sparseinit.sparsify(jax.nn.initializers.he_normal(), 1.0, min_kept=3)
+    w = init(key, (3, 3, 2, 5))  # fan-in 18: 15 zeros
+    check_exact(w, 15, mask=init.mask(key, (3, 3, 2, 5)))
+
+
+# Each example is a new shape and count, hence a new compilation: few examples, small shapes.
+@settings(max_examples=12)
+@given(
+    layout=layouts(),
+    sparsity=st.sampled_from(GRID),
+    rounding=st.sampled_from(ROUNDINGS),
+    min_kept=st.integers(0, 6),
+    traced=st.booleans(),
+    seed=st.integers(0, 2**31 - 1),
+)
+def test_property_min_kept_exact_per_neuron(layout, sparsity, rounding, min_kept, traced, seed):
+    shape, in_axis, out_axis, batch_axis = layout
+    axes = {"in_axis": in_axis, "out_axis": out_axis, "batch_axis": batch_axis}
+    key = jax.random.key(seed)
+
+    def weights(s):
+        return sparseinit.sparse(s, rounding=rounding, min_kept=min_kept, **axes)(key, shape)
+
+    w = jax.jit(weights)(jnp.float32(sparsity)) if traced else weights(sparsity)
+    assert w.shape == shape
+    zeros = capped_count(sparsity, fan_in_of(shape, out_axis, batch_axis), rounding, min_kept)
+    check_exact(w, zeros, out_axis, batch_axis)

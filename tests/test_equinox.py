@@ -1,4 +1,7 @@
-"""Equinox: ``eqx.nn.Linear`` stores ``(out, in)``; per-neuron sparsity needs ``out_axis=0``."""
+"""Equinox: ``eqx.nn.Linear`` stores ``(out, in)``; per-neuron sparsity needs ``out_axis=0``.
+
+The report knows Equinox's layout when given an Equinox module.
+"""
 
 import equinox as eqx
 import jax
@@ -43,3 +46,39 @@ def test_whole_model_and_report():
     kernels = [row for row in report.rows if len(row.shape) == 2]
     assert [row.shape for row in kernels] == [(32, 8), (32, 32), (2, 32)]
     assert [(row.zeros_min, row.zeros_max) for row in kernels] == [(4, 4), (16, 16), (16, 16)]
+
+
+def test_report_finds_the_equinox_layout():
+    # The issue: without out_axis=0 the report counted per input (10 to 19 zeros) where every
+    # neuron has 4. An Equinox module is recognised, and the table says which axis it took.
+    model = eqx.nn.MLP(8, 2, width_size=32, depth=2, key=jax.random.key(0))
+    keys = iter(jax.random.split(jax.random.key(1), 8))
+    is_linear = lambda x: isinstance(x, eqx.nn.Linear)  # noqa: E731
+    model = jax.tree.map(
+        lambda x: sparse_linear(x, next(keys), 0.5) if is_linear(x) else x, model, is_leaf=is_linear
+    )
+    report = sparsity_report(model)
+    assert [(row.zeros_min, row.zeros_max) for row in report.kernels] == [
+        (4, 4),
+        (16, 16),
+        (16, 16),
+    ]
+    assert [row.neurons for row in report.kernels] == [32, 32, 2]
+    assert [row.path for row in report.others] == [
+        "layers/0/bias",
+        "layers/1/bias",
+        "layers/2/bias",
+    ]
+    assert str(report).splitlines()[0] == "kernels (neuron axis 0: Equinox's (out, in, ...))"
+    # The same weights outside a module: the Flax default, and the table says so.
+    plain = sparsity_report({"weight": model.layers[0].weight})
+    assert plain["weight"].zeros_min != 4
+    assert "pass out_axis=0 for (out, in, ...)" in str(plain).splitlines()[0]
+
+
+def test_report_of_an_equinox_conv():
+    conv = eqx.nn.Conv2d(4, 8, kernel_size=3, key=jax.random.key(0))
+    init = sparseinit.sparse(0.5, in_axis=1, out_axis=0)
+    conv = eqx.tree_at(lambda c: c.weight, conv, init(jax.random.key(1), conv.weight.shape))
+    row = sparsity_report(conv)["weight"]
+    assert (row.neurons, row.zeros_min, row.zeros_max, row.dead) == (8, 18, 18, 0)

@@ -15,7 +15,7 @@ import pytest
 from flax import linen, nnx
 
 import sparseinit
-from tests.conftest import zeros_per_neuron
+from tests.conftest import X64, zeros_per_neuron
 
 # ---- repr -----------------------------------------------------------------------------------
 
@@ -49,6 +49,15 @@ from tests.conftest import zeros_per_neuron
             sparseinit.sparse(jnp.float32(0.25)),
             "sparse(sparsity=0.25, distribution='uniform', rounding='ceil')",
         ),
+        (
+            sparseinit.sparse(0.99, min_kept=1),
+            "sparse(sparsity=0.99, distribution='uniform', rounding='ceil', min_kept=1)",
+        ),
+        (
+            sparseinit.sparse(0.99, rescale=True, min_kept=2, out_axis=0),
+            "sparse(sparsity=0.99, distribution='uniform', rounding='ceil', rescale=True, "
+            "min_kept=2, out_axis=0)",
+        ),
         (sparseinit.martens(), "martens(nonzero=15, std=1.0)"),
         (
             sparseinit.martens(3, std=0.5, out_axis=0, dtype="float16"),
@@ -77,6 +86,46 @@ def test_sparsify_repr_names_the_base_initializer():
     )
 
 
+inits = jax.nn.initializers
+
+
+@pytest.mark.parametrize(
+    ("base", "name"),
+    [
+        (inits.he_normal(), "variance_scaling(2.0, 'fan_in', 'truncated_normal')"),
+        (inits.lecun_uniform(), "variance_scaling(1.0, 'fan_in', 'uniform')"),
+        (
+            inits.glorot_normal(in_axis=0, out_axis=1),
+            "variance_scaling(1.0, 'fan_avg', 'truncated_normal', in_axis=0, out_axis=1)",
+        ),
+        (
+            inits.variance_scaling(0.5, "fan_out", "normal", batch_axis=0),
+            "variance_scaling(0.5, 'fan_out', 'normal', batch_axis=0)",
+        ),
+        (
+            inits.lecun_normal(dtype=jnp.bfloat16),
+            "variance_scaling(1.0, 'fan_in', 'truncated_normal', dtype='bfloat16')",
+        ),
+        (inits.constant(-7.0), "constant(-7.0)"),
+        (inits.uniform(0.5), "uniform(0.5)"),
+        (inits.normal(0.1, dtype=jnp.complex64), "normal(0.1, dtype='complex64')"),
+        (inits.truncated_normal(0.2), "truncated_normal(0.2)"),
+        (inits.truncated_normal(0.2, lower=-1.0), "truncated_normal(0.2, lower=-1.0)"),
+        (inits.orthogonal(), "orthogonal(1.0)"),
+        (inits.orthogonal(2.0, column_axis=0), "orthogonal(2.0, column_axis=0)"),
+        (inits.delta_orthogonal(), "delta_orthogonal(1.0)"),
+        (linen.initializers.he_uniform(), "variance_scaling(2.0, 'fan_in', 'uniform')"),
+        (nnx.initializers.normal(0.02), "normal(0.02)"),
+        (inits.zeros, "jax.nn.initializers.zeros"),
+    ],
+)
+def test_sparsify_repr_reads_jax_and_flax_initializers(base, name):
+    # A sweep's logged config says what ran, not `variance_scaling.<locals>.init`.
+    assert repr(sparseinit.sparsify(base, 0.8)) == (
+        f"sparsify(base_init={name}, sparsity=0.8, rounding='ceil')"
+    )
+
+
 # ---- equality, hashing, immutability --------------------------------------------------------
 
 
@@ -88,6 +137,8 @@ def test_equal_parameters_give_equal_initializers():
         (sparseinit.martens(15), sparseinit.martens()),
         (sparseinit.torch_sparse(0.3), sparseinit.torch_sparse(0.3, 0.01)),
         (sparseinit.sparsify(_ones, 0.5), sparseinit.sparsify(_ones, 0.5)),
+        (sparseinit.sparse(0.9, min_kept=1), sparseinit.sparse(0.9, min_kept=np.int64(1))),
+        (sparseinit.sparse(0.9), sparseinit.sparse(0.9, min_kept=0)),
     ]
     for a, b in pairs:
         assert a == b
@@ -103,11 +154,14 @@ def test_different_parameters_give_unequal_initializers():
         sparseinit.sparse(0.9, scale=2.0),
         sparseinit.sparse(0.9, rounding="floor"),
         sparseinit.sparse(0.9, rescale=True),
+        sparseinit.sparse(0.9, min_kept=1),
+        sparseinit.sparse(0.9, min_kept=2),
         sparseinit.sparse(0.9, in_axis=0, out_axis=1),
         sparseinit.sparse(0.9, batch_axis=0),
         sparseinit.sparse(0.9, dtype=jnp.bfloat16),
         sparseinit.sparsify(_ones, 0.9),
         sparseinit.sparsify(jax.nn.initializers.zeros, 0.9),
+        sparseinit.sparsify(jax.nn.initializers.zeros, 0.9, min_kept=1),
         sparseinit.martens(15),
         sparseinit.martens(16),
         sparseinit.torch_sparse(0.9),
@@ -290,3 +344,105 @@ def test_flax_nnx_conv():
     assert kernel.shape == (3, 3, 16, 32)
     zeros = math.ceil(0.5 * 3 * 3 * 16)
     np.testing.assert_array_equal(zeros_per_neuron(kernel), np.full(32, zeros))
+
+
+# ---- jax's generic initializer tests, over every sparseinit initializer ---------------------
+# Modelled on jax's tests/nn_test.py (NNInitializersTest: testInitializer,
+# testInitializerProvider, testAccidentalUpcasting): an initializer returns the requested shape
+# and dtype whether the dtype comes with the call or from the factory, and never upcasts.
+
+PROVIDERS = {
+    "sparse": lambda dtype: sparseinit.sparse(0.5, dtype=dtype),
+    "sparse_min_kept": lambda dtype: sparseinit.sparse(0.99, min_kept=1, dtype=dtype),
+    "martens": lambda dtype: sparseinit.martens(2, dtype=dtype),
+    "torch_sparse": lambda dtype: sparseinit.torch_sparse(0.5, dtype=dtype),
+    "sparsify_lecun_normal": lambda dtype: sparseinit.sparsify(
+        inits.lecun_normal(dtype=dtype), 0.5
+    ),
+    "sparsify_normal": lambda dtype: sparseinit.sparsify(inits.normal(dtype=dtype), 0.5),
+    "sparsify_orthogonal": lambda dtype: sparseinit.sparsify(inits.orthogonal(dtype=dtype), 0.5),
+    "sparsify_uniform": lambda dtype: sparseinit.sparsify(inits.uniform(dtype=dtype), 0.5),
+}
+REAL_DTYPES = [jnp.float32, jnp.bfloat16, jnp.float16, *([jnp.float64] if X64 else [])]
+COMPLEX_PROVIDERS = ("sparsify_normal", "sparsify_orthogonal")
+# jax's orthogonal has no half-precision QR: it raises for bfloat16 and float16 itself.
+FULL_PRECISION_ONLY = ("sparsify_orthogonal",)
+
+
+def _canonical(dtype):
+    return jax.dtypes.canonicalize_dtype(dtype)
+
+
+def _cases():
+    # One compilation a case: a 2-D shape for every initializer, a 3-D one for two of them.
+    for name in PROVIDERS:
+        dtypes = REAL_DTYPES + ([jnp.complex64] if name in COMPLEX_PROVIDERS else [])
+        if name in FULL_PRECISION_ONLY:
+            dtypes = [d for d in dtypes if jnp.dtype(d).itemsize >= 4]
+        shapes = [(4, 3), (2, 3, 5)] if name in ("sparse", "sparsify_normal") else [(4, 3)]
+        for dtype in dtypes:
+            for shape in shapes:
+                yield pytest.param(name, shape, dtype, id=f"{name}-{shape}-{jnp.dtype(dtype)}")
+
+
+@pytest.mark.parametrize(("name", "shape", "dtype"), list(_cases()))
+def test_initializer_provider(key, name, shape, dtype):
+    # jax: initializer_provider(dtype=dtype)(rng, shape) has the provider's dtype.
+    val = PROVIDERS[name](dtype)(key, shape)
+    assert val.shape == shape
+    assert val.dtype == _canonical(dtype)
+
+
+@pytest.mark.parametrize(("name", "shape", "dtype"), list(_cases()))
+def test_initializer_call_dtype(key, name, shape, dtype):
+    # jax: initializer(rng, shape, dtype) has the call's dtype, whatever the factory's default.
+    val = PROVIDERS[name](None)(key, shape, dtype)
+    assert val.shape == shape
+    assert val.dtype == _canonical(dtype)
+
+
+def test_sparsify_keeps_complex_values_of_a_complex_default(key):
+    # The example: no dtype anywhere but the base initializer's factory.
+    w = sparseinit.sparsify(inits.normal(dtype=jnp.complex64), 0.5)(key, (4, 3))
+    assert w.dtype == jnp.complex64
+    assert np.any(np.imag(np.asarray(w)) != 0)
+    np.testing.assert_array_equal(zeros_per_neuron(w), np.full(3, 2))
+
+
+def test_accidental_upcasting(key):
+    # jax: a float32 hyper-parameter does not upcast a bfloat16 initializer.
+    scalar_param = jnp.array(1.0, dtype=jnp.float32)
+    initializers = (
+        sparseinit.sparsify(inits.uniform(scalar_param, jnp.bfloat16), 0.5),
+        sparseinit.sparsify(inits.normal(scalar_param, jnp.bfloat16), 0.5),
+        sparseinit.sparsify(inits.truncated_normal(scalar_param, jnp.bfloat16), 0.5),
+        sparseinit.sparse(0.5, scale=scalar_param, dtype=jnp.bfloat16),
+        sparseinit.martens(2, std=scalar_param, dtype=jnp.bfloat16),
+        sparseinit.torch_sparse(0.5, std=scalar_param, dtype=jnp.bfloat16),
+    )
+    for i, init in enumerate(initializers):
+        val = init(jax.random.fold_in(key, i), (4, 4))
+        assert val.dtype == jnp.bfloat16, init
+        # Abstractly too, as under jit.
+        assert jax.eval_shape(lambda k, f=init: f(k, (4, 4)), key).dtype == jnp.bfloat16
+
+
+def test_sparsify_without_dtype_calls_the_base_without_one(key):
+    calls = []
+
+    def base(key, shape, dtype=jnp.float16):
+        calls.append(dtype)
+        return jax.random.normal(key, shape, dtype)
+
+    w = sparseinit.sparsify(base, 0.5)(key, (4, 3))
+    assert w.dtype == jnp.float16
+    assert calls
+    assert all(d == jnp.float16 for d in calls)
+    assert sparseinit.sparsify(base, 0.5)(key, (4, 3), jnp.float32).dtype == jnp.float32
+
+
+def test_sparsify_base_that_needs_a_dtype_gets_the_default_float(key):
+    def base(key, shape, dtype):
+        return jax.random.normal(key, shape, dtype)
+
+    assert sparseinit.sparsify(base, 0.5)(key, (4, 3)).dtype == jnp.result_type(float)

@@ -308,6 +308,18 @@ def test_every_subset_is_equally_likely(sparsity, k, seed):
     assert _failed_checks(zeros, k) == set()
 
 
+@pytest.mark.parametrize(
+    ("sparsity", "min_kept", "k"),
+    [
+        (0.99, 3, 17),  # ceil(19.8) = 20 zeros capped at 17: the 3 kept weights are placed
+        (0.95, 16, 4),  # 19 zeros capped at 4: the zeros are placed
+    ],
+)
+def test_min_kept_masks_are_uniform(sparsity, min_kept, k):
+    kept = _draw(sparseinit.sparse(sparsity, min_kept=min_kept), (20, 256), 100, 8, False)
+    assert _failed_checks(_zero_sets(kept, (1,)), k) == set()
+
+
 def test_sparsify_masks_are_uniform():
     init = sparseinit.sparsify(jax.nn.initializers.normal(), 0.25)
     kept = _draw(init, (20, 256), 100, 4, True)

@@ -1,5 +1,10 @@
-"""sparsity_report: per-kernel counts of a pytree, as numbers and as a readable table."""
+"""sparsity_report: per-kernel counts of a pytree, as numbers and as a readable table.
 
+Neurons are counted by the initializers' own layout code, so for every layout the report gives
+exactly the count the initializer was asked for; kernels and other parameters are apart.
+"""
+
+import math
 import subprocess
 import sys
 
@@ -7,9 +12,12 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import sparseinit
 from sparseinit.report import sparsity_report
+from tests.test_counting import exact_count, fan_in_of, layouts
 
 
 def _params():
@@ -28,11 +36,111 @@ def test_counts():
     assert [row.path for row in report.rows] == ["conv/kernel", "dense/bias", "dense/kernel"]
     conv, bias, dense = report.rows
     assert (conv.shape, conv.zeros_min, conv.zeros_max, conv.nonzero) == ((3, 3, 4, 8), 18, 18, 144)
+    assert (conv.neurons, conv.dead) == (8, 0)
     assert (bias.zeros_min, bias.nonzero, bias.sparsity) == (None, 0, 1.0)
+    assert (bias.neurons, bias.dead, bias.is_kernel) == (None, None, False)
     assert (dense.zeros_min, dense.nonzero) == (90, 100)
+    assert report.kernels == (conv, dense)
+    assert report.others == (bias,)
+    # The totals are the kernels': the zero bias is not a sparse kernel.
     assert report.nonzero == 244
-    assert report.size == 288 + 10 + 1000
-    assert report.sparsity == pytest.approx(1 - 244 / 1298)
+    assert report.size == 288 + 1000
+    assert report.sparsity == pytest.approx(1 - 244 / 1288)
+
+
+def test_a_zero_bias_does_not_change_the_kernel_sparsity():
+    # The issue: a 50% kernel plus its zero bias reported 60%.
+    kernel = sparseinit.sparse(0.5)(jax.random.key(0), (4, 2))
+    report = sparsity_report({"kernel": kernel, "bias": jnp.zeros(2)})
+    assert report.sparsity == 0.5
+    assert report["bias"].sparsity == 1.0
+    text = str(report)
+    total = next(line for line in text.splitlines() if line.startswith("total"))
+    assert total.split() == ["total", "0", "50.0%", "4", "/", "8"]
+    assert "other parameters (not in the total)" in text
+
+
+def test_dead_neurons_are_counted_and_marked():
+    key = jax.random.key(0)
+    params = {
+        "first": sparseinit.sparse(0.9)(key, (4, 64)),  # ceil(3.6) = 4 zeros of 4 inputs
+        "kept": sparseinit.sparse(0.9, min_kept=1)(key, (4, 64)),
+        "wide": sparseinit.sparse(0.9)(key, (64, 8)),
+    }
+    report = sparsity_report(params)
+    assert (report["first"].dead, report["first"].neurons, report["first"].zeros_min) == (64, 64, 4)
+    assert (report["kept"].dead, report["kept"].zeros_max) == (0, 3)
+    assert report["wide"].dead == 0
+    assert report.dead == 64
+    lines = str(report).splitlines()
+    first = next(line for line in lines if line.startswith("first"))
+    assert first.split()[3:6] == ["4", "64/64", "!"]
+    assert next(line for line in lines if line.startswith("kept")).split()[3:5] == ["3", "0"]
+    total = next(line for line in lines if line.startswith("total"))
+    assert total.split()[1:3] == ["64/136", "!"]
+    assert lines[-2].startswith("! 1 kernel has dead neurons (no non-zero weight")
+    assert "min_kept=1" in lines[-1]
+
+
+def test_a_few_dead_neurons():
+    w = np.ones((5, 3), np.float32)
+    w[:, 1] = 0
+    report = sparsity_report({"w": w})
+    assert (report["w"].dead, report["w"].zeros_min, report["w"].zeros_max) == (1, 0, 5)
+    assert "1/3 !" in str(report)
+    clean = str(sparsity_report({"w": np.ones((5, 3))}))
+    assert "!" not in clean
+
+
+# Each example makes a new shape: a few examples of small shapes.
+@settings(max_examples=8)
+@given(
+    layout=layouts(),
+    sparsity=st.sampled_from([0.0, 0.25, 0.5, 0.75, 0.9, 1.0]),
+    seed=st.integers(0, 2**31 - 1),
+)
+def test_counts_follow_the_initializers_layout(layout, sparsity, seed):
+    # Batch axes and several output axes: the report's neurons are the initializer's.
+    shape, in_axis, out_axis, batch_axis = layout
+    init = sparseinit.sparse(sparsity, in_axis=in_axis, out_axis=out_axis, batch_axis=batch_axis)
+    w = init(jax.random.key(seed), shape)
+    row = sparsity_report({"w": w}, out_axis=out_axis, batch_axis=batch_axis)["w"]
+    fan_in = fan_in_of(shape, out_axis, batch_axis)
+    zeros = exact_count(sparsity, fan_in, "ceil")
+    assert (row.zeros_min, row.zeros_max) == (zeros, zeros)
+    assert row.neurons == math.prod(shape) // fan_in
+    assert row.dead == (row.neurons if zeros == fan_in else 0)
+
+
+def test_batch_axis_of_an_ensemble():
+    w = sparseinit.sparse(0.5, batch_axis=0)(jax.random.key(0), (3, 10, 4))
+    row = sparsity_report({"w": w}, batch_axis=0)["w"]
+    assert (row.neurons, row.zeros_min, row.zeros_max) == (12, 5, 5)
+    assert "batch_axis=0" in str(sparsity_report({"w": w}, batch_axis=0)).splitlines()[0]
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "pattern"),
+    [
+        ({"out_axis": 0, "batch_axis": 0}, r"out_axis and batch_axis must differ"),
+        ({"out_axis": (0, 1)}, r"out_axis=\(0, 1\) and batch_axis=\(\) leave no fan-in axis in w"),
+        ({"out_axis": -1, "batch_axis": 5}, r"batch_axis must be an axis of w"),
+        ({"out_axis": True}, r"out_axis must be an int or a sequence of ints, got True"),
+    ],
+)
+def test_bad_axes(kwargs, pattern):
+    with pytest.raises(ValueError, match=rf"^sparsity_report: {pattern}"):
+        sparsity_report({"w": np.ones((3, 4))}, **kwargs)
+
+
+def test_the_table_says_which_axis_is_the_output():
+    w = {"w": np.ones((3, 4))}
+    assert str(sparsity_report(w)).splitlines()[0] == (
+        "kernels (neuron axis -1: Flax's (..., in, out); pass out_axis=0 for (out, in, ...))"
+    )
+    assert (
+        str(sparsity_report(w, out_axis=0)).splitlines()[0] == "kernels (neuron axes: out_axis=0)"
+    )
 
 
 def test_uneven_neurons_show_a_range():
@@ -56,12 +164,28 @@ def test_out_axis_and_callable():
 def test_table_is_readable():
     text = str(sparsity_report(_params()))
     lines = text.splitlines()
-    assert lines[0].split() == ["parameter", "shape", "zeros/neuron", "sparsity", "non-zero"]
-    assert lines[2].split()[:2] == ["conv/kernel", "(3,"]
-    assert lines[2].split()[-3:] == ["18", "50.0%", "144"]
-    assert lines[-1].split() == ["total", "81.2%", "244", "/", "1,298"]
+    assert lines[0].startswith("kernels (neuron axis -1")
+    assert lines[1].split() == [
+        "parameter",
+        "shape",
+        "zeros/neuron",
+        "dead",
+        "sparsity",
+        "non-zero",
+    ]
+    assert lines[3].split()[:2] == ["conv/kernel", "(3,"]
+    assert lines[3].split()[-4:] == ["18", "0", "50.0%", "144"]
+    assert lines[4].split()[:2] == ["dense/kernel", "(100,"]
+    assert lines[6].split() == ["total", "0", "81.1%", "244", "/", "1,288"]
     # Columns line up: every row is as wide as the header's rule.
-    assert len({len(line) for line in lines[:2]}) == 1
+    assert len({len(line) for line in lines[1:3]}) == 1
+    assert lines[7:] == [
+        "",
+        "other parameters (not in the total)",
+        "parameter   shape  sparsity  non-zero",
+        "----------  -----  --------  --------",
+        "dense/bias  (10,)    100.0%    0 / 10",
+    ]
 
 
 def test_linen_params():
@@ -71,6 +195,24 @@ def test_linen_params():
     params = model.init(jax.random.key(0), jnp.ones((1, 100)))
     report = sparsity_report(params)
     assert report["params/kernel"].zeros_min == 90
+
+
+def test_submodules_are_attributes_after_import_sparseinit():
+    # The issue: `import sparseinit; sparseinit.flax.report(m)` raised AttributeError.
+    code = (
+        "import sys, sparseinit\n"
+        "assert 'flax' not in sys.modules and 'optax' not in sys.modules\n"
+        "from flax import nnx\n"
+        "m = nnx.Linear(100, 8, kernel_init=sparseinit.sparse(0.9), rngs=nnx.Rngs(0))\n"
+        "print(sparseinit.flax.report(m)['kernel'].zeros_min)\n"
+        "print(sparseinit.optax.keep_sparsity.__name__)\n"
+        "print(sparseinit.report.sparsity_report.__name__)\n"
+        "print('flax' in dir(sparseinit))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.split() == ["90", "keep_sparsity", "sparsity_report", "True"]
+    with pytest.raises(AttributeError, match="has no attribute 'nope'"):
+        _ = sparseinit.nope
 
 
 def test_import_sparseinit_stays_light():

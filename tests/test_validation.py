@@ -338,3 +338,143 @@ def test_traced_bad_sparsity_is_reported_by_checkify(order):
     err, w = checked(jnp.float32(0.5))
     assert err.get() is None
     assert not np.any(np.isnan(np.asarray(w)))
+
+
+# ---- min_kept -------------------------------------------------------------------------------
+
+MIN_KEPT_FACTORIES = {
+    "sparse": lambda m: sparseinit.sparse(0.9, min_kept=m),
+    "sparsify": lambda m: sparseinit.sparsify(jax.nn.initializers.lecun_normal(), 0.9, min_kept=m),
+    "num_zeros": lambda m: sparseinit.num_zeros(0.9, 4, "ceil", min_kept=m),
+}
+
+
+@pytest.mark.parametrize("name", MIN_KEPT_FACTORIES)
+@pytest.mark.parametrize(
+    ("min_kept", "pattern"),
+    [
+        (-1, r"min_kept must be a non-negative integer, got -1$"),
+        (True, r"min_kept must be a non-negative integer, got True$"),
+        (np.bool_(False), r"min_kept must be a non-negative integer, got np\.False_$"),
+        (1.0, r"min_kept must be a non-negative integer, got 1\.0$"),
+        (0.5, r"min_kept must be a non-negative integer, got 0\.5$"),
+        (
+            np.array([1]),
+            r"min_kept must be a non-negative integer, not an array, got array\(\[1\]\)",
+        ),
+        (np.array(1), r"min_kept must be a non-negative integer, not an array, got array\(1\)"),
+        (jnp.array(1), r"min_kept must be a non-negative integer, not an array, got Array\(1"),
+    ],
+)
+def test_bad_min_kept(name, min_kept, pattern):
+    with pytest.raises(ValueError, match=rf"^{name}: {pattern}"):
+        MIN_KEPT_FACTORIES[name](min_kept)
+
+
+def test_traced_min_kept_is_refused():
+    with pytest.raises(ValueError, match=r"^sparse: min_kept must be a non-negative integer"):
+        jax.jit(lambda m: sparseinit.sparse(0.9, min_kept=m))(3)
+
+
+def test_min_kept_accepts_numpy_integers():
+    assert sparseinit.sparse(0.9, min_kept=np.int64(2)).min_kept == 2
+    assert type(sparseinit.sparse(0.9, min_kept=np.int32(2)).min_kept) is int
+
+
+# ---- the base initializer of sparsify -------------------------------------------------------
+
+
+def test_uncalled_jax_factory_is_refused_at_the_factory():
+    with pytest.raises(
+        ValueError,
+        match=r"^sparsify: base_init must be an initializer, got the initializer factory "
+        r"jax\.nn\.initializers\.lecun_uniform itself; did you mean lecun_uniform\(\)\?$",
+    ):
+        sparseinit.sparsify(jax.nn.initializers.lecun_uniform, 0.9)
+
+
+def my_factory(scale=1.0, mode="fan_in", distribution="normal"):
+    return jax.nn.initializers.variance_scaling(scale, mode, distribution)
+
+
+def test_uncalled_user_factory_is_found_by_eval_shape():
+    init = sparseinit.sparsify(my_factory, 0.9)
+    with pytest.raises(
+        ValueError,
+        match=r"^sparsify: base_init=(tests\.)?test_validation\.my_factory returned a function, "
+        r"not an array, when called as base_init\(key, shape\): it is an initializer factory, "
+        r"not an initializer; did you mean my_factory\(\)\?$",
+    ):
+        init(KEY, (4, 3))
+    with pytest.raises(ValueError, match=r"base_init\(key, shape, dtype\).*my_factory\(\)\?$"):
+        init(KEY, (4, 3), jnp.float32)
+
+
+def test_base_init_that_cannot_be_called():
+    def no_arguments():
+        return jax.nn.initializers.zeros
+
+    with pytest.raises(
+        ValueError,
+        match=r"^sparsify: base_init=.*no_arguments cannot be called as "
+        r"base_init\(key, shape, dtype\): .*if it is a factory of initializers, call it first",
+    ):
+        sparseinit.sparsify(no_arguments, 0.5)(KEY, (4, 3))
+
+
+@pytest.mark.parametrize(
+    ("base", "dtype", "pattern"),
+    [
+        (
+            lambda key, shape, dtype=None: jnp.zeros((2, 2)),
+            None,
+            r"returned shape \(2, 2\) for the requested shape \(4, 3\); an initializer must "
+            r"return an array of the shape it is given",
+        ),
+        (
+            lambda key, shape, dtype=None: 0.5,
+            None,
+            r"must return an array, got float 0\.5 from base_init\(key, shape\)$",
+        ),
+        (
+            lambda key, shape, dtype=None: jnp.zeros(shape, jnp.float32),
+            jnp.bfloat16,
+            r"returned float32 when called with dtype bfloat16; an initializer must return the "
+            r"dtype it is given",
+        ),
+        (
+            lambda key, shape, dtype=None: jnp.zeros(shape, jnp.int32),
+            None,
+            r"returned int32 values; sparsify needs a floating or complex initializer",
+        ),
+    ],
+    ids=["shape", "not_an_array", "dtype_ignored", "integer"],
+)
+def test_base_init_that_returns_the_wrong_thing(base, dtype, pattern):
+    init = sparseinit.sparsify(base, 0.5)
+    with pytest.raises(ValueError, match=rf"^sparsify: base_init=.*<lambda> {pattern}"):
+        init(KEY, (4, 3), dtype)
+
+
+# ---- sparse_init is not an initializer ------------------------------------------------------
+
+
+SPARSE_INIT_HINT = (
+    r"^sparse_init: sparsity must be a number in \[0, 1\], got the dtype float32: sparse_init "
+    r"is a function of \(key, shape, sparsity\), not an initializer, and Flax calls "
+    r"kernel_init\(key, shape, dtype\); for a layer use "
+    r"kernel_init=sparseinit\.sparse\(0\.9, rounding='round'\)"
+)
+
+
+@pytest.mark.parametrize("dtype", [jnp.float32, np.dtype("float32"), "float32"])
+def test_sparse_init_given_a_dtype_as_sparsity(dtype):
+    with pytest.raises(ValueError, match=SPARSE_INIT_HINT):
+        sparseinit.sparse_init(KEY, (4, 5), dtype)
+
+
+def test_sparse_init_as_a_flax_kernel_init():
+    from flax import nnx
+
+    with pytest.raises(ValueError, match=SPARSE_INIT_HINT):
+        nnx.Linear(4, 3, kernel_init=sparseinit.sparse_init, rngs=nnx.Rngs(0))

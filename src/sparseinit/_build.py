@@ -38,6 +38,7 @@ class Plan:
         rescale: whether kept weights are scaled by ``sqrt(fan_in / kept)``.
         base_init: the dense initializer whose values are masked (``sparsify``), or ``None``.
         sharding: the requested ``out_sharding``.
+        min_kept: the fewest weights a neuron keeps; caps a traced sparsity's count.
     """
 
     name: str
@@ -50,6 +51,7 @@ class Plan:
     rescale: bool
     base_init: Callable[..., jax.Array] | None
     sharding: Any
+    min_kept: int = 0
 
 
 def _check_traced(plan: Plan, sparsity: jax.Array) -> jax.Array:
@@ -103,7 +105,7 @@ def _build(
     if plan.zeros is None:
         assert sparsity is not None
         valid = _check_traced(plan, sparsity)
-        zeros = num_zeros_traced(sparsity, fan_in, plan.rounding)
+        zeros = num_zeros_traced(sparsity, fan_in, plan.rounding, plan.min_kept)
     else:
         valid = None
         zeros = plan.zeros

@@ -4,7 +4,8 @@ The product is computed in float32 for Python floats and traced values alike, so
 traced under ``jit`` gives exactly the counts of the same values given eagerly. Where the
 product lies within ``1e-4`` of an integer or a half-integer (or within a few float32 ulps of
 one, for large fan-ins where float32 cannot resolve ``1e-4``) the integer or half-integer is
-used: ``0.07 * 100`` gives 7 zeros, not the 8 of binary floating point.
+used: ``0.07 * 100`` gives 7 zeros, not the 8 of binary floating point. ``min_kept`` then caps
+the count so that every neuron keeps at least ``min(min_kept, fan_in)`` weights.
 """
 
 from typing import Any
@@ -12,6 +13,9 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 import numpy as np
+
+from sparseinit._typing import CountLike
+from sparseinit._validation import check_count
 
 ROUNDINGS = ("ceil", "round", "floor")
 
@@ -21,7 +25,7 @@ _ABS_TOL = 1e-4
 _REL_TOL = 2.0**-21
 
 
-def _count(xp: Any, sparsity: Any, fan_in: int, rounding: str) -> Any:
+def _count(xp: Any, sparsity: Any, fan_in: int, rounding: str, min_kept: int) -> Any:
     f32 = xp.float32
     product = xp.asarray(sparsity, dtype=f32) * f32(fan_in)
     nearest_half = xp.round(product * f32(2)) / f32(2)
@@ -33,19 +37,31 @@ def _count(xp: Any, sparsity: Any, fan_in: int, rounding: str) -> Any:
         count = xp.floor(product + f32(0.5))
     else:
         count = xp.floor(product)
-    return xp.clip(count, 0, fan_in).astype(xp.int32)
+    most = fan_in - min(min_kept, fan_in)
+    return xp.clip(count, 0, most).astype(xp.int32)
 
 
-def num_zeros(sparsity: float, fan_in: int, rounding: str) -> int:
+def num_zeros(
+    sparsity: float, fan_in: int, rounding: str = "ceil", *, min_kept: CountLike = 0
+) -> int:
     """The number of zeros per neuron for a concrete sparsity.
+
+    ``min(R(sparsity * fan_in), fan_in - min(min_kept, fan_in))``: the rounded product, capped
+    so that the neuron keeps at least ``min_kept`` weights (all of them if ``fan_in`` is
+    smaller).
 
     Args:
         sparsity: a float in [0, 1].
         fan_in: the neuron's fan-in.
-        rounding: ``"ceil"``, ``"round"`` (half up) or ``"floor"``.
+        rounding: ``"ceil"`` (the default), ``"round"`` (half up) or ``"floor"``.
+        min_kept: the fewest weights a neuron keeps; ``0`` (the default, the published
+            reference's rule) lets a high sparsity on a small fan-in zero a whole neuron.
 
     Returns:
         An int in ``[0, fan_in]``.
+
+    Raises:
+        ValueError: if ``min_kept`` is not a non-negative integer.
 
     Examples:
         >>> num_zeros(0.07, 100, "ceil")
@@ -54,15 +70,20 @@ def num_zeros(sparsity: float, fan_in: int, rounding: str) -> int:
         (706, 706, 705)
         >>> num_zeros(0.025, 100, "round")
         3
+        >>> num_zeros(0.9, 4, "ceil"), num_zeros(0.9, 4, "ceil", min_kept=1)  # fan-in 4
+        (4, 3)
     """
+    min_kept = check_count("num_zeros", "min_kept", min_kept)
     with np.errstate(all="ignore"):
-        return int(_count(np, np.float32(sparsity), fan_in, rounding))
+        return int(_count(np, np.float32(sparsity), fan_in, rounding, min_kept))
 
 
-def num_zeros_traced(sparsity: jax.Array, fan_in: int, rounding: str) -> jax.Array:
+def num_zeros_traced(
+    sparsity: jax.Array, fan_in: int, rounding: str, min_kept: int = 0
+) -> jax.Array:
     """The same count as :func:`num_zeros` for a traced sparsity, as an int32 scalar.
 
     A NaN or out-of-range sparsity gives an unspecified count; callers check validity apart.
     """
     safe = jnp.where(jnp.isnan(sparsity), 0.0, sparsity)
-    return _count(jnp, safe, fan_in, rounding)
+    return _count(jnp, safe, fan_in, rounding, min_kept)

@@ -17,6 +17,7 @@ import numpy as np
 from jaxtyping import Array, Bool, Inexact
 
 from sparseinit import _validation as v
+from sparseinit._base_init import describe, resolve, uncalled_factory
 from sparseinit._build import Plan, build
 from sparseinit._counting import ROUNDINGS, num_zeros
 from sparseinit._layout import Layout
@@ -52,9 +53,7 @@ def _format(value: Any) -> str:
     if isinstance(value, np.dtype):
         return repr(value.name)
     if callable(value) and not dataclasses.is_dataclass(value):
-        module = getattr(value, "__module__", None)
-        name = getattr(value, "__qualname__", None)
-        return f"{module}.{name}" if module and name else repr(value)
+        return describe(value)
     return repr(value)
 
 
@@ -89,6 +88,9 @@ class SparseInitializer(abc.ABC):
     def _rounding(self) -> str:
         return "ceil"
 
+    def _min_kept(self) -> int:
+        return 0
+
     @abc.abstractmethod
     def _values(self, fan_in: int) -> tuple[str | None, float, Callable[..., Any] | None]:
         """``(distribution, scale, base_init)`` of the kept weights."""
@@ -110,19 +112,23 @@ class SparseInitializer(abc.ABC):
 
     # ---- the protocol --------------------------------------------------------------------
     def _plan(
-        self, shape: ShapeLike, dtype: DTypeLike, out_sharding: OutSharding
+        self, shape: ShapeLike, dtype: DTypeLike, out_sharding: OutSharding, *, values: bool = True
     ) -> tuple[Plan, jax.Array | None]:
         name = self._name
         dims = v.check_shape(name, shape, min_ndim=self._min_ndim())
         self._check_shape(dims)
         _, outs, batch = v.check_axes(name, dims, *self._axes())
         layout = Layout.of(dims, outs, batch)
-        requested = self._default_dtype() if dtype is None else dtype
-        canonical = v.check_dtype(name, requested, allow_complex=self._allow_complex())
         sharding = check_sharding(name, out_sharding)
         traced = self._traced_sparsity()
         fan_in = layout.fan_in
         distribution, scale, base_init = self._values(fan_in)
+        if base_init is not None and values:
+            # The base initializer's output decides the dtype when none is given.
+            canonical, base_init = resolve(name, base_init, dims, dtype)
+        else:
+            requested = self._default_dtype() if dtype is None else dtype
+            canonical = v.check_dtype(name, requested, allow_complex=self._allow_complex())
         plan = Plan(
             name=name,
             layout=layout,
@@ -134,6 +140,7 @@ class SparseInitializer(abc.ABC):
             rescale=self._rescale(),
             base_init=base_init,
             sharding=sharding,
+            min_kept=self._min_kept(),
         )
         return plan, traced
 
@@ -149,8 +156,9 @@ class SparseInitializer(abc.ABC):
         Args:
             key: a typed (``jax.random.key``) or raw (``jax.random.PRNGKey``) key, unbatched.
             shape: the weight shape, at least two dimensions.
-            dtype: a floating dtype; ``None`` takes the initializer's ``dtype`` or JAX's
-                default float.
+            dtype: a floating dtype; ``None`` takes the initializer's ``dtype`` (for
+                :func:`sparsify`, the dtype its base initializer returns) or JAX's default
+                float.
             out_sharding: a ``NamedSharding`` (or a ``PartitionSpec`` under a mesh) for the
                 result; each device builds only its shard.
 
@@ -158,7 +166,8 @@ class SparseInitializer(abc.ABC):
             The weights, exactly as sparse per neuron as the initializer says.
 
         Raises:
-            ValueError: for a bad shape, axis, dtype, key or sharding.
+            ValueError: for a bad shape, axis, dtype, key or sharding, or (:func:`sparsify`) a
+                base initializer that does not return an array of ``shape`` and ``dtype``.
         """
         plan, traced = self._plan(shape, dtype, out_sharding)
         typed_key = v.check_key(self._name, key)
@@ -182,7 +191,7 @@ class SparseInitializer(abc.ABC):
         Returns:
             A boolean array of ``shape``.
         """
-        plan, traced = self._plan(shape, None, out_sharding)
+        plan, traced = self._plan(shape, None, out_sharding, values=False)
         # The mask depends only on the count, the shape and the axes: one compiled program
         # serves every distribution, scale and base initializer.
         plan = dataclasses.replace(
@@ -246,10 +255,13 @@ class _SparsityMixin:
         return cast(jax.Array, self.sparsity) if v.is_traced(self.sparsity) else None
 
     def _zeros(self, fan_in: int) -> int:
-        return num_zeros(float(self.sparsity), fan_in, self._rounding())
+        return num_zeros(float(self.sparsity), fan_in, self._rounding(), min_kept=self._min_kept())
 
     def _rounding(self) -> str:
         return "ceil"
+
+    def _min_kept(self) -> int:
+        return 0
 
 
 @dataclasses.dataclass(frozen=True, repr=False)
@@ -264,6 +276,7 @@ class SparseInit(_SparsityMixin, _AxesMixin, SparseInitializer):
     scale: float = 1.0
     rounding: str = "ceil"
     rescale: bool = False
+    min_kept: int = 0
     in_axis: AxisLike = -2
     out_axis: AxisLike = -1
     batch_axis: AxisLike = ()
@@ -271,6 +284,9 @@ class SparseInit(_SparsityMixin, _AxesMixin, SparseInitializer):
 
     def _rounding(self) -> str:
         return self.rounding
+
+    def _min_kept(self) -> int:
+        return self.min_kept
 
     def _values(self, fan_in: int) -> tuple[str | None, float, Callable[..., Any] | None]:
         return self.distribution, self.scale / math.sqrt(max(fan_in, 1)), None
@@ -289,6 +305,7 @@ def sparse(
     scale: RealLike = 1.0,
     rounding: str = "ceil",
     rescale: bool = False,
+    min_kept: CountLike = 0,
     in_axis: AxisLike = -2,
     out_axis: AxisLike = -1,
     batch_axis: AxisLike = (),
@@ -309,6 +326,10 @@ def sparse(
     (``jax.nn.initializers.lecun_uniform`` is :math:`\sqrt 3` wider: it matches the variance
     :math:`1/\mathrm{fan\_in}`, the reference matches the bound.)
 
+    With the reference's ``ceil``, a high sparsity on a small fan-in zeros whole neurons
+    (``sparse(0.9)`` on a ``(4, 64)`` kernel gives every neuron 4 zeros of 4 inputs);
+    ``min_kept=1`` keeps one weight per neuron instead.
+
     Args:
         sparsity: fraction of each neuron's fan-in set to zero, in ``[0, 1]``. May be traced
             (``jit``/``vmap`` over a grid of sparsities compiles once).
@@ -318,6 +339,9 @@ def sparse(
             PyTorch), ``"round"`` (half up) or ``"floor"``.
         rescale: multiply kept weights by :math:`\sqrt{\mathrm{fan\_in} / \mathrm{kept}}`, the
             variance of the effective fan-in.
+        min_kept: the fewest weights a neuron keeps: the count of zeros is capped at
+            ``fan_in - min(min_kept, fan_in)``. ``0`` (the default) is the reference's rule,
+            which zeros a whole neuron when ``R(sparsity * fan_in) == fan_in``.
         in_axis: the input axis or axes (``-2`` for Flax ``Dense`` and ``Conv`` kernels).
         out_axis: the output axis or axes: one neuron per index.
         batch_axis: axes of independent weight matrices (ensembles), each with its own masks.
@@ -328,7 +352,8 @@ def sparse(
 
     Raises:
         ValueError: if ``sparsity`` is not a number in ``[0, 1]`` (or is a bool or an array),
-            or ``distribution``, ``rounding``, ``scale`` or an axis is invalid.
+            ``min_kept`` is not a non-negative integer, or ``distribution``, ``rounding``,
+            ``scale`` or an axis is invalid.
 
     Examples:
         >>> import jax, jax.numpy as jnp, sparseinit
@@ -344,6 +369,12 @@ def sparse(
         True
         >>> bool((init.mask(jax.random.key(0), (784, 256)) == (w != 0)).all())
         True
+        >>> small = sparseinit.sparse(0.9)(jax.random.key(0), (4, 64))  # fan-in 4
+        >>> set((small != 0).sum(axis=0).tolist())  # ceil(0.9 * 4) = 4: no weight kept
+        {0}
+        >>> kept = sparseinit.sparse(0.9, min_kept=1)(jax.random.key(0), (4, 64))
+        >>> set((kept != 0).sum(axis=0).tolist())
+        {1}
 
     References:
         Elsayed, Vasan and Mahmood, "Streaming Deep Reinforcement Learning Finally Works",
@@ -356,6 +387,7 @@ def sparse(
         scale=v.check_positive(name, "scale", scale),
         rounding=_check_rounding(name, rounding),
         rescale=_check_bool(name, "rescale", rescale),
+        min_kept=v.check_count(name, "min_kept", min_kept),
         **_axis_args(name, in_axis, out_axis, batch_axis),
         dtype=_check_dtype_arg(name, dtype),
     )
@@ -378,12 +410,16 @@ class Sparsified(_SparsityMixin, _AxesMixin, SparseInitializer):
     sparsity: float | jax.Array = 0.9
     rounding: str = "ceil"
     rescale: bool = False
+    min_kept: int = 0
     in_axis: AxisLike = -2
     out_axis: AxisLike = -1
     batch_axis: AxisLike = ()
 
     def _rounding(self) -> str:
         return self.rounding
+
+    def _min_kept(self) -> int:
+        return self.min_kept
 
     def _values(self, fan_in: int) -> tuple[str | None, float, Callable[..., Any] | None]:
         return None, 1.0, self.base_init
@@ -401,6 +437,7 @@ def sparsify(
     *,
     rounding: str = "ceil",
     rescale: bool = False,
+    min_kept: CountLike = 0,
     in_axis: AxisLike = -2,
     out_axis: AxisLike = -1,
     batch_axis: AxisLike = (),
@@ -409,15 +446,21 @@ def sparsify(
 
     ``base_init(key, shape, dtype)`` draws the dense values (``jax.nn.initializers.*``,
     Flax's, or your own) from one sub-key; the mask is drawn from another, exactly as
-    :func:`sparse` draws it for the same sparsity, rounding and axes. A kept value that the
-    base initializer made exactly zero becomes the dtype's smallest normal number, so the
-    support is always the mask. Complex dtypes work with a complex base initializer.
+    :func:`sparse` draws it for the same sparsity, rounding, ``min_kept`` and axes. A kept
+    value that the base initializer made exactly zero becomes the dtype's smallest normal
+    number, so the support is always the mask. Called without a dtype, the result has the
+    dtype the base initializer returns by default (it is called as ``base_init(key, shape)``):
+    ``sparsify(normal(dtype=jnp.complex64))`` gives complex weights, a bfloat16
+    ``lecun_normal`` bfloat16 ones. The base initializer's output is checked without running
+    it (``jax.eval_shape``): it must be an array of the requested shape and dtype.
 
     Args:
-        base_init: a JAX initializer, ``base_init(key, shape, dtype) -> Array``.
+        base_init: a JAX initializer, ``base_init(key, shape, dtype) -> Array``: a factory's
+            result such as ``jax.nn.initializers.lecun_normal()``, not the factory itself.
         sparsity: fraction of each neuron's fan-in set to zero, in ``[0, 1]``; may be traced.
         rounding: ``"ceil"``, ``"round"`` (half up) or ``"floor"``.
         rescale: multiply kept weights by :math:`\sqrt{\mathrm{fan\_in} / \mathrm{kept}}`.
+        min_kept: the fewest weights a neuron keeps, as in :func:`sparse`.
         in_axis: the input axis or axes.
         out_axis: the output axis or axes.
         batch_axis: axes of independent weight matrices.
@@ -426,25 +469,40 @@ def sparsify(
         A :class:`Sparsified` initializer.
 
     Raises:
-        ValueError: if ``base_init`` is not callable, or for a bad sparsity, rounding or axis.
+        ValueError: if ``base_init`` is not callable (or is one of jax's initializer factories,
+            uncalled), for a bad sparsity, rounding, ``min_kept`` or axis; the call raises if
+            ``base_init`` does not return an array of the requested shape and dtype.
 
     Examples:
-        >>> import jax, sparseinit
+        >>> import jax, jax.numpy as jnp, sparseinit
         >>> init = sparseinit.sparsify(jax.nn.initializers.he_normal(), 0.5)
+        >>> init  # doctest: +NORMALIZE_WHITESPACE
+        sparsify(base_init=variance_scaling(2.0, 'fan_in', 'truncated_normal'),
+                 sparsity=0.5, rounding='ceil')
         >>> w = init(jax.random.key(0), (3, 3, 16, 32))  # a Conv kernel: fan-in 3*3*16
         >>> w.shape
         (3, 3, 16, 32)
         >>> set((w == 0).reshape(-1, 32).sum(axis=0).tolist())
         {72}
+        >>> half = sparseinit.sparsify(jax.nn.initializers.lecun_normal(dtype=jnp.bfloat16), 0.5)
+        >>> half(jax.random.key(0), (8, 4)).dtype  # the base initializer's own dtype
+        dtype(bfloat16)
     """
     name = "sparsify"
     if not callable(base_init):
         raise ValueError(f"{name}: base_init must be a callable initializer, got {base_init!r}")
+    factory = uncalled_factory(base_init)
+    if factory is not None:
+        raise ValueError(
+            f"{name}: base_init must be an initializer, got the initializer factory "
+            f"{describe(base_init)} itself; did you mean {factory}()?"
+        )
     return Sparsified(
         base_init=base_init,
         sparsity=v.check_unit_interval(name, "sparsity", sparsity),
         rounding=_check_rounding(name, rounding),
         rescale=_check_bool(name, "rescale", rescale),
+        min_kept=v.check_count(name, "min_kept", min_kept),
         **_axis_args(name, in_axis, out_axis, batch_axis),
     )
 

@@ -1,18 +1,34 @@
 """``sparse_init``: a drop-in for the functional JAX ``sparse_init`` the project started from."""
 
+import numbers
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
 from jaxtyping import Array, Float
 
 from sparseinit import _validation as v
 from sparseinit._initializers import sparse
-from sparseinit._typing import KeyLike, ShapeLike, SparsityLike
+from sparseinit._typing import KeyLike, ShapeLike, SparseInitSparsity
 
 INIT_TYPES = ("uniform", "normal")
+
+
+def _as_dtype(value: Any) -> np.dtype | None:
+    # Flax calls kernel_init(key, shape, param_dtype): a dtype lands where sparsity belongs.
+    if value is None or isinstance(value, numbers.Number | np.generic | np.ndarray | jax.Array):
+        return None
+    try:
+        return jnp.dtype(value)
+    except TypeError:
+        return None
 
 
 def sparse_init(
     key: KeyLike,
     shape: ShapeLike,
-    sparsity: SparsityLike = 0.9,
+    sparsity: SparseInitSparsity = 0.9,
     init_type: str = "uniform",
 ) -> Float[Array, "fan_out fan_in"]:
     """A sparsely initialised ``(fan_out, fan_in)`` weight matrix, as the seed function makes.
@@ -35,7 +51,8 @@ def sparse_init(
 
     Raises:
         ValueError: if ``init_type`` is not ``"uniform"`` or ``"normal"``, the shape is not
-            2-D, or the sparsity is not in ``[0, 1]``.
+            2-D, or the sparsity is not in ``[0, 1]`` (a dtype there means ``sparse_init`` was
+            given as a ``kernel_init``: use :func:`sparseinit.sparse` for that).
 
     Examples:
         >>> import jax.random as jr
@@ -51,6 +68,15 @@ def sparse_init(
     dims = v.check_shape(name, shape)
     if len(dims) != 2:
         raise ValueError(f"{name}: shape must be (fan_out, fan_in), got {dims}")
+    dtype = _as_dtype(sparsity)
+    if dtype is not None:
+        raise ValueError(
+            f"{name}: sparsity must be a number in [0, 1], got the dtype "
+            f"{dtype.name}: sparse_init is a function of (key, shape, sparsity), "
+            "not an initializer, and Flax calls kernel_init(key, shape, dtype); for a layer use "
+            "kernel_init=sparseinit.sparse(0.9, rounding='round'), the same rule for Flax's "
+            "(in, out) kernels"
+        )
     sparsity = v.check_unit_interval(name, "sparsity", sparsity)
     key = v.check_key(name, key)
     init = sparse(sparsity, distribution=init_type, rounding="round", in_axis=-1, out_axis=-2)

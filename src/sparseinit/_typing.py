@@ -19,6 +19,9 @@ KeyLike: TypeAlias = Key[Array, "*batch"] | UInt32[Array, "*batch"]
 ShapeLike: TypeAlias = Sequence[Any]
 #: A sparsity: a Python or NumPy number, or a scalar (possibly traced) JAX array.
 SparsityLike: TypeAlias = float | int | np.number | np.bool_ | np.ndarray | jax.Array
+#: ``sparse_init``'s sparsity, or the dtype that Flax passes when ``sparse_init`` is mistaken
+#: for a ``kernel_init``: admitted here so that ``sparse_init`` can explain the mistake.
+SparseInitSparsity: TypeAlias = SparsityLike | type | np.dtype | str
 #: A positive hyper-parameter such as ``scale`` or ``std``.
 RealLike: TypeAlias = float | int | np.number | np.bool_ | np.ndarray | jax.Array
 #: A count such as ``nonzero``; non-integers reach the validation, which names them.

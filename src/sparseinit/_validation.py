@@ -71,9 +71,15 @@ def check_positive(fn: str, name: str, value: Any) -> float:
 
 
 def check_count(fn: str, name: str, value: Any) -> int:
-    """Returns ``value`` as a non-negative Python int."""
+    """Returns ``value`` as a non-negative Python int (a NumPy integer scalar too, not an array)."""
     if _is_bool(value) or is_traced(value):
         raise ValueError(f"{fn}: {name} must be a non-negative integer, got {value!r}")
+    if isinstance(value, np.ndarray | jax.Array):
+        # A count is static: it sets the shape of the work, so it cannot be an array.
+        raise ValueError(
+            f"{fn}: {name} must be a non-negative integer, not an array, got {value!r}; "
+            f"pass a Python int such as {name}=1"
+        )
     try:
         count = operator.index(value)
     except TypeError:

@@ -68,13 +68,16 @@ def conv_transpose(
     return sparse(sparsity, **axes, **kwargs)
 
 
-def report(model: Any, *, out_axis: int = -1) -> SparsityReport:
+def report(model: Any, *, out_axis: Any = None, batch_axis: Any = ()) -> SparsityReport:
     """:func:`sparseinit.report.sparsity_report` of an ``nnx.Module``'s parameters.
+
+    Kernels are reported apart from biases, with their dead neurons (no non-zero weight).
 
     Args:
         model: an ``nnx.Module`` (its ``nnx.Param`` state is reported), or any pytree (a
             Linen ``params`` dict, an ``nnx.State``).
-        out_axis: the neuron axis of the kernels (Flax: ``-1``).
+        out_axis: the neuron axis or axes of the kernels; ``None`` is Flax's ``-1``.
+        batch_axis: axes of stacked kernels (``nnx.vmap`` ensembles, scanned layers).
 
     Returns:
         A :class:`sparseinit.report.SparsityReport`.
@@ -85,6 +88,9 @@ def report(model: Any, *, out_axis: int = -1) -> SparsityReport:
         >>> model = nnx.Linear(100, 8, kernel_init=sparseinit.sparse(0.9), rngs=nnx.Rngs(0))
         >>> sparseinit.flax.report(model)["kernel"].zeros_min
         90
+        >>> tiny = nnx.Linear(4, 64, kernel_init=sparseinit.sparse(0.9), rngs=nnx.Rngs(0))
+        >>> sparseinit.flax.report(tiny)["kernel"].dead  # ceil(0.9 * 4): all 4 inputs zero
+        64
     """
     tree = nnx.state(model, nnx.Param) if isinstance(model, nnx.Module) else model
-    return sparsity_report(tree, out_axis=out_axis)
+    return sparsity_report(tree, out_axis=out_axis, batch_axis=batch_axis)

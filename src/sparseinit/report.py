@@ -1,18 +1,27 @@
-"""A readable report of a model's sparsity: per kernel, zeros per neuron and non-zero counts.
+"""A readable report of a model's sparsity: per kernel, zeros per neuron and dead neurons.
 
 Works on any pytree of arrays: a Flax ``params`` dict, an ``nnx.State``, an Equinox module.
-Importing it imports neither Flax nor Equinox.
+Neurons are counted by the initializers' own layout code (``sparseinit._layout.Layout``), so a
+neuron here is a neuron there. Importing this module imports neither Flax nor Equinox.
 """
 
 import dataclasses
 import math
-from collections.abc import Callable
-from typing import Any
+import operator
+import sys
+from collections.abc import Callable, Sequence
+from typing import Any, TypeAlias
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 
+from sparseinit._layout import Layout
+
 __all__ = ["KernelStats", "SparsityReport", "sparsity_report"]
+
+#: Axes of a kernel: one axis, several, or a function ``(path, shape) -> axes`` per parameter.
+AxesArg: TypeAlias = int | Sequence[int] | Callable[[str, tuple[int, ...]], Any]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -27,6 +36,9 @@ class KernelStats:
         zeros_max: the most zeros of any neuron (``None`` likewise).
         size: the number of weights.
         nonzero: the number of non-zero weights.
+        neurons: the number of neurons (``None`` for a parameter without neurons).
+        dead: the number of neurons with no non-zero weight (``None`` likewise): whatever
+            their inputs, they output only their bias.
     """
 
     path: str
@@ -35,6 +47,13 @@ class KernelStats:
     zeros_max: int | None
     size: int
     nonzero: int
+    neurons: int | None = None
+    dead: int | None = None
+
+    @property
+    def is_kernel(self) -> bool:
+        """Whether the parameter has neurons (enough dimensions and at least one weight)."""
+        return self.zeros_min is not None
 
     @property
     def sparsity(self) -> float:
@@ -42,30 +61,67 @@ class KernelStats:
         return 1.0 - self.nonzero / self.size if self.size else 0.0
 
 
+def _table(
+    header: tuple[str, ...], lines: list[tuple[str, ...]], total: tuple[str, ...] | None
+) -> list[str]:
+    rows = [header, *lines, *([total] if total else [])]
+    widths = [max(len(line[i]) for line in rows) for i in range(len(header))]
+
+    def fmt(line: tuple[str, ...]) -> str:
+        left = [line[0].ljust(widths[0]), line[1].ljust(widths[1])]
+        right = [line[i].rjust(widths[i]) for i in range(2, len(header))]
+        return "  ".join(left + right).rstrip()
+
+    rule = "  ".join("-" * w for w in widths)
+    out = [fmt(header), rule, *map(fmt, lines)]
+    return [*out, rule, fmt(total)] if total else out
+
+
 @dataclasses.dataclass(frozen=True)
 class SparsityReport:
     """The sparsity of every parameter of a tree; ``str()`` gives a table.
 
+    Kernels (parameters with neurons) and the other parameters (biases, norms' scales) are
+    reported apart: a zero bias is not a sparse kernel, and the totals are the kernels'.
+
     Attributes:
         rows: one :class:`KernelStats` per array in the tree, in tree order.
+        neuron_axes: which axes were taken as each kernel's neuron axes, in words; the table
+            says it, since a wrong axis gives wrong counts.
     """
 
     rows: tuple[KernelStats, ...]
+    neuron_axes: str = ""
+
+    @property
+    def kernels(self) -> tuple[KernelStats, ...]:
+        """The rows of parameters with neurons."""
+        return tuple(r for r in self.rows if r.is_kernel)
+
+    @property
+    def others(self) -> tuple[KernelStats, ...]:
+        """The rows of the other parameters: biases, scales, anything with too few dimensions."""
+        return tuple(r for r in self.rows if not r.is_kernel)
 
     @property
     def size(self) -> int:
-        """Weights in the tree."""
-        return sum(r.size for r in self.rows)
+        """Weights in the kernels."""
+        return sum(r.size for r in self.kernels)
 
     @property
     def nonzero(self) -> int:
-        """Non-zero weights in the tree."""
-        return sum(r.nonzero for r in self.rows)
+        """Non-zero weights in the kernels."""
+        return sum(r.nonzero for r in self.kernels)
 
     @property
     def sparsity(self) -> float:
-        """The fraction of all weights that are zero."""
+        """The fraction of the kernels' weights that are zero."""
         return 1.0 - self.nonzero / self.size if self.size else 0.0
+
+    @property
+    def dead(self) -> int:
+        """Neurons with no non-zero weight, over all kernels."""
+        return sum(r.dead or 0 for r in self.kernels)
 
     def __getitem__(self, path: str) -> KernelStats:
         """The row of the parameter at ``path``."""
@@ -75,26 +131,38 @@ class SparsityReport:
         raise KeyError(path)
 
     def __str__(self) -> str:
-        header = ("parameter", "shape", "zeros/neuron", "sparsity", "non-zero")
-        lines: list[tuple[str, ...]] = [header]
-        for r in self.rows:
-            if r.zeros_min is None:
-                per_neuron = "-"
-            elif r.zeros_min == r.zeros_max:
+        out = [f"kernels ({self.neuron_axes})"] if self.neuron_axes else ["kernels"]
+        header = ("parameter", "shape", "zeros/neuron", "dead", "sparsity", "non-zero")
+        lines = []
+        for r in self.kernels:
+            if r.zeros_min == r.zeros_max:
                 per_neuron = str(r.zeros_min)
             else:
                 per_neuron = f"{r.zeros_min}..{r.zeros_max}"
-            lines.append((r.path, str(r.shape), per_neuron, f"{r.sparsity:.1%}", f"{r.nonzero:,}"))
-        lines.append(("total", "", "", f"{self.sparsity:.1%}", f"{self.nonzero:,} / {self.size:,}"))
-        widths = [max(len(line[i]) for line in lines) for i in range(len(header))]
-
-        def fmt(line: tuple[str, ...]) -> str:
-            left = [line[0].ljust(widths[0]), line[1].ljust(widths[1])]
-            right = [line[i].rjust(widths[i]) for i in range(2, len(header))]
-            return "  ".join(left + right).rstrip()
-
-        rule = "  ".join("-" * w for w in widths)
-        return "\n".join([fmt(lines[0]), rule, *map(fmt, lines[1:-1]), rule, fmt(lines[-1])])
+            dead = f"{r.dead}/{r.neurons} !" if r.dead else "0"
+            lines.append(
+                (r.path, str(r.shape), per_neuron, dead, f"{r.sparsity:.1%}", f"{r.nonzero:,}")
+            )
+        neurons = sum(r.neurons or 0 for r in self.kernels)
+        dead_total = f"{self.dead}/{neurons} !" if self.dead else "0"
+        total = ("total", "", "", dead_total, f"{self.sparsity:.1%}")
+        total += (f"{self.nonzero:,} / {self.size:,}",)
+        out += _table(header, lines, total)
+        if self.dead:
+            count = sum(1 for r in self.kernels if r.dead)
+            kernels = "kernel has" if count == 1 else "kernels have"
+            out.append(
+                f"! {count} {kernels} dead neurons (no non-zero weight: they output only their "
+                "bias);\n  sparse(..., min_kept=1) keeps at least one weight per neuron"
+            )
+        if self.others:
+            other_lines = [
+                (r.path, str(r.shape), f"{r.sparsity:.1%}", f"{r.nonzero:,} / {r.size:,}")
+                for r in self.others
+            ]
+            out += ["", "other parameters (not in the total)"]
+            out += _table(("parameter", "shape", "sparsity", "non-zero"), other_lines, None)
+        return "\n".join(out)
 
 
 def _path(keys: Any) -> str:
@@ -103,27 +171,75 @@ def _path(keys: Any) -> str:
     return text.removesuffix("/value")
 
 
+def _axes_of(name: str, arg: AxesArg, path: str, shape: tuple[int, ...]) -> tuple[int, ...]:
+    value = arg(path, shape) if callable(arg) else arg
+    items = (value,) if isinstance(value, int | np.integer) else value
+    axes = []
+    try:
+        for a in items:
+            if isinstance(a, bool | np.bool_):
+                raise TypeError
+            axes.append(operator.index(a))
+    except TypeError:
+        raise ValueError(
+            f"sparsity_report: {name} must be an int or a sequence of ints, got {value!r}"
+        ) from None
+    ndim = len(shape)
+    if any(not -ndim <= a < ndim for a in axes):
+        raise ValueError(
+            f"sparsity_report: {name} must be an axis of {path} with shape {shape}, got {value}"
+        )
+    return tuple(a % ndim for a in axes)
+
+
+def _is_equinox_module(tree: Any) -> bool:
+    # Only if Equinox is already imported: a tree from it cannot exist otherwise.
+    eqx = sys.modules.get("equinox")
+    return eqx is not None and isinstance(tree, eqx.Module)
+
+
+def _describe_axes(out_axis: Any, batch_axis: Any, source: str) -> str:
+    batch = ""
+    if batch_axis != ():
+        batch = f"batch_axis={'per parameter' if callable(batch_axis) else repr(batch_axis)}"
+    if source:
+        text = f"neuron axis {out_axis}: {source}"
+        return f"{text}; {batch}" if batch else text
+    text = "out_axis per parameter" if callable(out_axis) else f"out_axis={out_axis!r}"
+    return f"neuron axes: {text}, {batch}" if batch else f"neuron axes: {text}"
+
+
 def sparsity_report(
     tree: Any,
     *,
-    out_axis: int | Callable[[str, tuple[int, ...]], int] = -1,
+    out_axis: AxesArg | None = None,
+    batch_axis: AxesArg = (),
     min_ndim: int = 2,
 ) -> SparsityReport:
-    """Reports, for every array of ``tree``, its shape, zeros per neuron and non-zero count.
+    """Reports, for every kernel of ``tree``, its zeros per neuron, dead neurons and non-zeros.
 
-    A neuron is one index along ``out_axis``; its zeros are counted over every other axis,
-    as the initializers count them. Flax keeps kernels as ``(..., in, out)`` (the default
-    ``out_axis=-1``); Equinox and PyTorch keep ``(out, in, ...)``, so pass ``out_axis=0``.
-    Arrays with fewer than ``min_ndim`` dimensions (biases, norms' scales) are counted in
-    the totals, without a per-neuron count.
+    A neuron is one index along ``out_axis`` and every ``batch_axis``; its zeros are counted
+    over every other axis, exactly as the initializers count them (one definition of a neuron
+    in the library). With ``out_axis=None`` the layout is found: an Equinox module keeps its
+    weights as ``(out, in, ...)`` (axis ``0``); anything else is taken as Flax's
+    ``(..., in, out)`` (axis ``-1``), and the table says so. A neuron with no non-zero weight is
+    *dead*: it outputs only its bias; the table marks kernels that have any. Arrays with fewer
+    than ``min_ndim`` dimensions (biases, norms' scales) are reported apart, outside the totals.
 
     Args:
         tree: a pytree whose leaves include arrays; other leaves are skipped.
-        out_axis: the neuron axis of every kernel, or a function ``(path, shape) -> axis``.
+        out_axis: the neuron axis or axes of every kernel, or a function ``(path, shape) ->
+            axes``; ``None`` finds it from the tree (``0`` for Equinox, ``-1`` otherwise).
+        batch_axis: axes of stacked kernels (an ensemble, a scanned stack of layers), each
+            index a separate set of neurons; or a function ``(path, shape) -> axes``.
         min_ndim: the fewest dimensions of an array that has neurons.
 
     Returns:
         A :class:`SparsityReport`; ``print`` it for a table, or read its ``rows``.
+
+    Raises:
+        ValueError: if an axis is out of range for a kernel, or the output and batch axes
+            overlap or leave no fan-in axis.
 
     Examples:
         >>> import jax, jax.numpy as jnp, sparseinit
@@ -132,15 +248,30 @@ def sparsity_report(
         ...                     "bias": jnp.zeros(8)}}
         >>> report = sparsity_report(params)
         >>> print(report)
-        parameter     shape     zeros/neuron  sparsity  non-zero
-        ------------  --------  ------------  --------  --------
-        dense/bias    (8,)                 -    100.0%         0
-        dense/kernel  (100, 8)            90     90.0%        80
-        ------------  --------  ------------  --------  --------
-        total                                    90.1%  80 / 808
-        >>> report["dense/kernel"].zeros_min, report.nonzero
-        (90, 80)
+        kernels (neuron axis -1: Flax's (..., in, out); pass out_axis=0 for (out, in, ...))
+        parameter     shape     zeros/neuron  dead  sparsity  non-zero
+        ------------  --------  ------------  ----  --------  --------
+        dense/kernel  (100, 8)            90     0     90.0%        80
+        ------------  --------  ------------  ----  --------  --------
+        total                                    0     90.0%  80 / 800
+        <BLANKLINE>
+        other parameters (not in the total)
+        parameter   shape  sparsity  non-zero
+        ----------  -----  --------  --------
+        dense/bias  (8,)     100.0%     0 / 8
+        >>> report["dense/kernel"].zeros_min, report.nonzero, report.dead
+        (90, 80, 0)
+        >>> tiny = {"kernel": sparseinit.sparse(0.9)(jax.random.key(0), (4, 64))}  # fan-in 4
+        >>> sparsity_report(tiny)["kernel"].dead  # ceil(0.9 * 4) = 4 zeros of 4 inputs
+        64
     """
+    if out_axis is None:
+        if _is_equinox_module(tree):
+            out_axis, source = 0, "Equinox's (out, in, ...)"
+        else:
+            out_axis, source = -1, "Flax's (..., in, out); pass out_axis=0 for (out, in, ...)"
+    else:
+        source = ""
     rows = []
     for keys, leaf in jax.tree_util.tree_flatten_with_path(tree)[0]:
         if not isinstance(leaf, jax.Array | np.ndarray):
@@ -149,15 +280,39 @@ def sparsity_report(
         shape = tuple(int(d) for d in leaf.shape)
         nonzero_mask = np.asarray(leaf) != 0
         size = math.prod(shape)
-        zeros_min = zeros_max = None
+        stats = KernelStats(path, shape, None, None, size, int(nonzero_mask.sum()))
         if len(shape) >= min_ndim and size:
-            axis = out_axis(path, shape) if callable(out_axis) else out_axis
-            if not -len(shape) <= axis < len(shape):
-                raise ValueError(
-                    f"sparsity_report: out_axis must be an axis of {path} with shape {shape}, "
-                    f"got {axis}"
-                )
-            zeros = np.moveaxis(~nonzero_mask, axis, 0).reshape(shape[axis], -1).sum(axis=1)
-            zeros_min, zeros_max = int(zeros.min()), int(zeros.max())
-        rows.append(KernelStats(path, shape, zeros_min, zeros_max, size, int(nonzero_mask.sum())))
-    return SparsityReport(tuple(rows))
+            stats = _kernel_stats(stats, nonzero_mask, out_axis, batch_axis)
+        rows.append(stats)
+    return SparsityReport(tuple(rows), _describe_axes(out_axis, batch_axis, source))
+
+
+def _kernel_stats(
+    stats: KernelStats, nonzero_mask: np.ndarray, out_axis: AxesArg, batch_axis: AxesArg
+) -> KernelStats:
+    path, shape = stats.path, stats.shape
+    outs = _axes_of("out_axis", out_axis, path, shape)
+    batch = _axes_of("batch_axis", batch_axis, path, shape)
+    if not outs:
+        raise ValueError(f"sparsity_report: out_axis must name at least one axis of {path}")
+    if set(outs) & set(batch):
+        raise ValueError(
+            f"sparsity_report: out_axis and batch_axis must differ, got out_axis={outs} and "
+            f"batch_axis={batch} for {path} with shape {shape}"
+        )
+    layout = Layout.of(shape, outs, batch)
+    if not layout.fan_axes:
+        raise ValueError(
+            f"sparsity_report: out_axis={outs} and batch_axis={batch} leave no fan-in axis in "
+            f"{path} with shape {shape}"
+        )
+    view = layout.to_view(jnp.asarray(nonzero_mask))
+    kept = np.asarray(view.sum(axis=1 - layout.neuron_dim, dtype=jnp.int32))
+    zeros = layout.fan_in - kept
+    return dataclasses.replace(
+        stats,
+        zeros_min=int(zeros.min()),
+        zeros_max=int(zeros.max()),
+        neurons=layout.num_neurons,
+        dead=int((kept == 0).sum()),
+    )
