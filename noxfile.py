@@ -3,21 +3,58 @@
 Run ``nox -l`` for the list; CI runs the same sessions.
 """
 
+import glob
 import os
+import pathlib
+import tomllib
 
 import nox
+from packaging.requirements import Requirement
 
-nox.options.sessions = ["lint", "typecheck", "tests", "doctests"]
+# `tests` runs the doctests itself.
+nox.options.sessions = ["lint", "typecheck", "tests"]
 nox.options.reuse_existing_virtualenvs = True
+
+# The oldest and the newest Python the package admits: the full suite runs on the first, the
+# fast float32 suite on the others.
+PYTHONS = ["3.11", "3.13"]
+
+
+def _let_nox_find_pyenv_pythons() -> None:
+    # pyenv's shims run only the versions pyenv has selected, and nox skips a shim that fails:
+    # select every installed version that PYTHONS asks for, after the ones already selected.
+    root = pathlib.Path(os.environ.get("PYENV_ROOT", pathlib.Path.home() / ".pyenv"))
+    if "PYENV_VERSION" in os.environ or not (root / "versions").is_dir():
+        return
+    selected = (root / "version").read_text().split() if (root / "version").is_file() else []
+    for python in PYTHONS:
+        installed = sorted(
+            (p.name for p in (root / "versions").glob(f"{python}.*") if p.name[len(python) + 1 :].isdigit()),
+            key=lambda name: int(name.rsplit(".", 1)[1]),
+        )
+        if installed and not any(v == python or v.startswith(f"{python}.") for v in selected):
+            selected.append(installed[-1])
+    if selected:
+        os.environ["PYENV_VERSION"] = ":".join(selected)
+
+
+_let_nox_find_pyenv_pythons()
 
 DOCS_REQUIREMENTS = [
     "mkdocs==1.6.1",
     "mkdocs-material==9.6.14",
     "mkdocstrings[python]==0.29.1",
+    "mkdocstrings-python==1.16.12",
     "mkdocs-jupyter==0.25.1",
+    # Formats the signatures of the API reference.
+    "ruff==0.17.6",
+    # Renders the maths as MathML at build time.
+    "latex2mathml==3.81.1",
 ]
 DEMO_REQUIREMENTS = ["flax>=0.10.4", "gymnax>=0.0.8", "six", "matplotlib>=3.8", "tqdm>=4.66"]
 NOTEBOOK_REQUIREMENTS = ["nbmake>=1.5", "ipykernel>=6.29", "matplotlib>=3.8"]
+# What the notebooks import; the docs build runs them too.
+NOTEBOOK_KERNEL = [".[test]", *DEMO_REQUIREMENTS, "ipykernel>=6.29"]
 
 
 @nox.session
@@ -35,16 +72,58 @@ def typecheck(session: nox.Session) -> None:
     session.run("pyright", "src")
 
 
-@nox.session
+# Compilation dominates the suite and is single-threaded: one worker per core, and whole modules
+# per worker so that a module's tests share their compiled programs.
+PYTEST_ARGS = ["-q", "-p", "no:cacheprovider", "-n", "auto", "--dist", "loadfile"]
+
+
+@nox.session(python=PYTHONS)
 def tests(session: nox.Session) -> None:
-    """The full test suite (float32, then JAX_ENABLE_X64=1) and every docstring example."""
+    """The tests: all of them on 3.11, the fast float32 ones on 3.13.
+
+    On the first of PYTHONS: the full suite in float32, the suite without the slow tests with
+    JAX_ENABLE_X64=1, and every docstring example. On the others: the suite without the slow
+    tests, in float32.
+    """
     session.install("-e", ".[test]", *DEMO_REQUIREMENTS)
-    # Compilation dominates the suite and is single-threaded: one worker per core, and whole
-    # modules per worker so that a module's tests share their compiled programs.
-    args = session.posargs or ["-q", "-p", "no:cacheprovider", "-n", "auto", "--dist", "loadfile"]
+    args = session.posargs or PYTEST_ARGS
+    if session.python != PYTHONS[0]:
+        session.run("pytest", *args, "-m", "not slow", env={"JAX_ENABLE_X64": "0"})
+        return
     session.run("pytest", *args, env={"JAX_ENABLE_X64": "0"})
     session.run("pytest", *args, "-m", "not slow", env={"JAX_ENABLE_X64": "1"})
     _run_doctests(session)
+
+
+def _floors(*extras: str) -> list[str]:
+    """``name==version`` for the lower bound of each dependency the package and ``extras``
+    declare in pyproject.toml."""
+    project = tomllib.loads(pathlib.Path("pyproject.toml").read_text())["project"]
+    declared = [*project["dependencies"]]
+    for extra in extras:
+        declared += project["optional-dependencies"][extra]
+    pins = {}
+    for line in declared:
+        requirement = Requirement(line)
+        floors = [spec.version for spec in requirement.specifier if spec.operator == ">="]
+        if len(floors) != 1:
+            raise ValueError(f"pyproject.toml: {line!r} needs exactly one '>=' lower bound")
+        pins[requirement.name] = f"{requirement.name}=={floors[0]}"
+    return sorted(pins.values())
+
+
+@nox.session(python=PYTHONS[0])
+def lowest(session: nox.Session) -> None:
+    """The fast float32 tests on the lowest version of every declared dependency.
+
+    Every dependency of the package and of its extras is pinned to its lower bound in
+    pyproject.toml; the demo, whose dependencies are not the package's, is left out.
+    """
+    session.install(*_floors("optax", "flax", "test"))
+    session.install("--no-deps", "-e", ".")
+    session.run("pip", "list", silent=False)
+    args = session.posargs or [*PYTEST_ARGS, "--ignore=tests/test_demo.py"]
+    session.run("pytest", *args, "-m", "not slow", env={"JAX_ENABLE_X64": "0"})
 
 
 def _run_doctests(session: nox.Session) -> None:
@@ -83,9 +162,11 @@ def bench(session: nox.Session) -> None:
 
 @nox.session
 def docs(session: nox.Session) -> None:
-    """Build the documentation site with --strict."""
-    session.install("-e", ".[optax,flax]", *DOCS_REQUIREMENTS)
+    """Build the documentation site with --strict, running the notebooks; check the pages."""
+    session.install("-e", *NOTEBOOK_KERNEL, *DOCS_REQUIREMENTS)
     session.run("mkdocs", "build", "--strict")
+    # The checks of the built pages only; the project's pytest options are the test suite's.
+    session.run("pytest", "-q", "-p", "no:cacheprovider", "-o", "addopts=", "tests/test_site.py")
 
 
 @nox.session
