@@ -3,9 +3,9 @@
 Run ``nox -l`` for the list; CI runs the same sessions.
 """
 
-import glob
 import os
 import pathlib
+import sys
 import tomllib
 
 import nox
@@ -15,27 +15,30 @@ from packaging.requirements import Requirement
 nox.options.sessions = ["lint", "typecheck", "tests"]
 nox.options.reuse_existing_virtualenvs = True
 
-# The oldest and the newest Python the package admits: the full suite runs on the first, the
-# fast float32 suite on the others.
-PYTHONS = ["3.11", "3.13"]
+# The full suite runs on the Python running nox; the fast float32 part also runs on the oldest and
+# the newest Python the package admits (in CI, the first is the one running nox).
+RUNNING = f"{sys.version_info.major}.{sys.version_info.minor}"
+PYTHONS = sorted({"3.11", "3.13", RUNNING}, key=lambda v: tuple(map(int, v.split("."))))
 
 
 def _let_nox_find_pyenv_pythons() -> None:
-    # pyenv's shims run only the versions pyenv has selected, and nox skips a shim that fails:
-    # select every installed version that PYTHONS asks for, after the ones already selected.
+    # A pyenv shim runs only the versions pyenv has selected, and nox cannot use a shim that
+    # fails: add the newest installed X.Y.Z of each of PYTHONS that is not selected yet.
     root = pathlib.Path(os.environ.get("PYENV_ROOT", pathlib.Path.home() / ".pyenv"))
     if "PYENV_VERSION" in os.environ or not (root / "versions").is_dir():
         return
-    selected = (root / "version").read_text().split() if (root / "version").is_file() else []
+    version_file = root / "version"
+    selected = version_file.read_text().split() if version_file.is_file() else ["system"]
+    added = []
     for python in PYTHONS:
-        installed = sorted(
-            (p.name for p in (root / "versions").glob(f"{python}.*") if p.name[len(python) + 1 :].isdigit()),
-            key=lambda name: int(name.rsplit(".", 1)[1]),
-        )
-        if installed and not any(v == python or v.startswith(f"{python}.") for v in selected):
-            selected.append(installed[-1])
-    if selected:
-        os.environ["PYENV_VERSION"] = ":".join(selected)
+        if any(v == python or v.startswith(f"{python}.") for v in selected):
+            continue
+        patches = [p.name for p in (root / "versions").glob(f"{python}.*")]
+        patches = [v for v in patches if v.rsplit(".", 1)[1].isdigit()]
+        if patches:
+            added.append(max(patches, key=lambda v: int(v.rsplit(".", 1)[1])))
+    if added:
+        os.environ["PYENV_VERSION"] = ":".join([*selected, *added])
 
 
 _let_nox_find_pyenv_pythons()
@@ -74,20 +77,22 @@ def typecheck(session: nox.Session) -> None:
 
 # Compilation dominates the suite and is single-threaded: one worker per core, and whole modules
 # per worker so that a module's tests share their compiled programs.
+# The checks of the built site run in the docs session, after the build.
 PYTEST_ARGS = ["-q", "-p", "no:cacheprovider", "-n", "auto", "--dist", "loadfile"]
+PYTEST_ARGS += ["--ignore=tests/test_site.py"]
 
 
 @nox.session(python=PYTHONS)
 def tests(session: nox.Session) -> None:
-    """The tests: all of them on 3.11, the fast float32 ones on 3.13.
+    """The full suite on the Python running nox, the fast float32 part on 3.11 and 3.13.
 
-    On the first of PYTHONS: the full suite in float32, the suite without the slow tests with
+    On the running Python: the whole suite in float32, the suite without the slow tests with
     JAX_ENABLE_X64=1, and every docstring example. On the others: the suite without the slow
     tests, in float32.
     """
     session.install("-e", ".[test]", *DEMO_REQUIREMENTS)
     args = session.posargs or PYTEST_ARGS
-    if session.python != PYTHONS[0]:
+    if session.python != RUNNING:
         session.run("pytest", *args, "-m", "not slow", env={"JAX_ENABLE_X64": "0"})
         return
     session.run("pytest", *args, env={"JAX_ENABLE_X64": "0"})
@@ -112,7 +117,7 @@ def _floors(*extras: str) -> list[str]:
     return sorted(pins.values())
 
 
-@nox.session(python=PYTHONS[0])
+@nox.session(python="3.11")
 def lowest(session: nox.Session) -> None:
     """The fast float32 tests on the lowest version of every declared dependency.
 

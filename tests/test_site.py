@@ -117,9 +117,12 @@ def test_types_section_explains_every_alias_of_the_signatures():
     api = (SITE / "api" / "index.html").read_text(encoding="utf-8")
     used = set(re.findall(r'title="sparseinit\._typing\.(\w+)"', api))
     section = api[api.index('id="types"') :]
-    explained = set(re.findall(r"<td><code>(\w+)</code></td>", section))
+    explained = set(re.findall(r"<td>(?:<a [^>]*></a>)?<code>(\w+)</code></td>", section))
     assert used, "the signatures no longer name the aliases of sparseinit._typing"
     assert used <= explained, f"the Types section does not explain {sorted(used - explained)}"
+    # Each name in a signature links to its row.
+    unlinked = set(re.findall(r'<span title="sparseinit\._typing\.(\w+)"', api))
+    assert not unlinked, f"the signatures do not link {sorted(unlinked)} to the Types section"
 
 
 @pytest.mark.parametrize(

@@ -68,8 +68,10 @@ def table(source: str) -> str:
     """The Markdown table of the aliases of the module source."""
     out = ["| Name | What it admits | Definition |", "| --- | --- | --- |"]
     for name, definition, meaning in aliases(source):
-        # Pipes inside a code span do not split a table row.
-        out.append(f"| `{name}` | {_cell(meaning)} | `{definition}` |")
+        # The anchor makes the name link here from the signatures. Pipes inside a code span do
+        # not split a table row.
+        anchor = f"[](){{#sparseinit._typing.{name}}}"
+        out.append(f"| {anchor}`{name}` | {_cell(meaning)} | `{definition}` |")
     return "\n".join(out)
 
 
