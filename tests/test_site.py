@@ -21,7 +21,8 @@ pytestmark = pytest.mark.skipif(not PAGES, reason="no built site: run `nox -s do
 # What the text of a page must not show: the delimiters of maths left for a script to render,
 # and the roles of the docstrings left unconverted.
 RAW_MARKUP = re.compile(r"\\\(|\\\)|\\\[|\\\]|\$\$|:(?:math|class|func|meth|mod|attr|obj|exc):")
-# Attributes through which a page loads something (a link's href only for these rel values).
+# What a page loads: the src of these elements, and the href of a link with one of these rels.
+LOADING_TAGS = {"script", "img", "iframe", "source", "audio", "video", "embed"}
 LOADING_RELS = {"stylesheet", "icon", "preload", "modulepreload", "preconnect", "manifest"}
 SKIPPED_TEXT = {"script", "style", "code", "pre", "math"}
 
@@ -40,9 +41,8 @@ class _Page(html.parser.HTMLParser):
         values = {name: value or "" for name, value in attrs}
         if tag in SKIPPED_TEXT:
             self._skipping.append(tag)
-        if tag in {"script", "img", "iframe", "source", "audio", "video", "embed"}:
-            if values.get("src"):
-                self.resources.append(values["src"])
+        if tag in LOADING_TAGS and values.get("src"):
+            self.resources.append(values["src"])
         if tag == "link" and LOADING_RELS & set(values.get("rel", "").split()):
             self.resources.append(values.get("href", ""))
         if tag == "img":
