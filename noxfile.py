@@ -76,8 +76,8 @@ def typecheck(session: nox.Session) -> None:
 
 
 # Compilation dominates the suite and is single-threaded: one worker per core, and whole modules
-# per worker so that a module's tests share their compiled programs.
-# The checks of the built site run in the docs session, after the build.
+# per worker so that a module's tests share their compiled programs. The checks of the built
+# site run in the docs session, after the build.
 PYTEST_ARGS = ["-q", "-p", "no:cacheprovider", "-n", "auto", "--dist", "loadfile"]
 PYTEST_ARGS += ["--ignore=tests/test_site.py"]
 
@@ -117,6 +117,7 @@ def _floors(*extras: str) -> list[str]:
     return sorted(pins.values())
 
 
+# The lowest Python the package admits, with the lowest of everything else.
 @nox.session(python="3.11")
 def lowest(session: nox.Session) -> None:
     """The fast float32 tests on the lowest version of every declared dependency.
