@@ -35,6 +35,7 @@ class _Page(html.parser.HTMLParser):
         self.text: list[str] = []
         self.resources: list[str] = []
         self.images: list[str] = []
+        self.styles: list[str] = []
         self._skipping: list[str] = []
 
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
@@ -55,6 +56,8 @@ class _Page(html.parser.HTMLParser):
     def handle_data(self, data: str) -> None:
         if not self._skipping:
             self.text.append(data)
+        elif self._skipping[-1] == "style":
+            self.styles.append(data)
 
 
 def _parse(page: pathlib.Path) -> _Page:
@@ -78,16 +81,21 @@ def test_no_raw_latex_or_roles_in_the_text(page):
     assert not found, f"{_name(page)} shows raw markup {found}"
 
 
+def _css_urls(css: str) -> list[str]:
+    return re.findall(r"""(?:url\(|@import\s+)["']?([^"')\s;]+)""", css)
+
+
 @pytest.mark.parametrize("page", PAGES, ids=_name)
 def test_nothing_is_loaded_from_the_network(page):
-    remote = [url for url in _parse(page).resources if _is_remote(url)]
+    parsed = _parse(page)
+    urls = parsed.resources + [url for style in parsed.styles for url in _css_urls(style)]
+    remote = [url for url in urls if _is_remote(url)]
     assert not remote, f"{_name(page)} loads {remote}"
 
 
 def test_stylesheets_load_nothing_from_the_network():
     for sheet in SITE.glob("**/*.css"):
-        urls = re.findall(r"""(?:url\(|@import\s+)["']?([^"')\s;]+)""", sheet.read_text())
-        remote = [url for url in urls if _is_remote(url)]
+        remote = [url for url in _css_urls(sheet.read_text()) if _is_remote(url)]
         assert not remote, f"{sheet.relative_to(SITE)} loads {remote}"
 
 
