@@ -25,10 +25,16 @@ def _let_nox_find_pyenv_pythons() -> None:
     # A pyenv shim runs only the versions pyenv has selected, and nox cannot use a shim that
     # fails: add the newest installed X.Y.Z of each of PYTHONS that is not selected yet.
     root = pathlib.Path(os.environ.get("PYENV_ROOT", pathlib.Path.home() / ".pyenv"))
-    if "PYENV_VERSION" in os.environ or not (root / "versions").is_dir():
+    if not (root / "versions").is_dir():
         return
+    # A shim running nox itself has set PYENV_VERSION to the versions it selected.
     version_file = root / "version"
-    selected = version_file.read_text().split() if version_file.is_file() else ["system"]
+    if os.environ.get("PYENV_VERSION"):
+        selected = os.environ["PYENV_VERSION"].split(":")
+    elif version_file.is_file():
+        selected = version_file.read_text().split()
+    else:
+        selected = ["system"]
     added = []
     for python in PYTHONS:
         if any(v == python or v.startswith(f"{python}.") for v in selected):
