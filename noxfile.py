@@ -4,20 +4,66 @@ Run ``nox -l`` for the list; CI runs the same sessions.
 """
 
 import os
+import pathlib
+import sys
+import tomllib
 
 import nox
+from packaging.requirements import Requirement
 
-nox.options.sessions = ["lint", "typecheck", "tests", "doctests"]
+# `tests` runs the doctests itself.
+nox.options.sessions = ["lint", "typecheck", "tests"]
 nox.options.reuse_existing_virtualenvs = True
+
+# The full suite runs on the Python running nox; the fast float32 part also runs on the oldest and
+# the newest Python the package admits (in CI, the first is the one running nox).
+RUNNING = f"{sys.version_info.major}.{sys.version_info.minor}"
+PYTHONS = sorted({"3.11", "3.13", RUNNING}, key=lambda v: tuple(map(int, v.split("."))))
+
+
+def _let_nox_find_pyenv_pythons() -> None:
+    # A pyenv shim runs only the versions pyenv has selected, and nox cannot use a shim that
+    # fails: add the newest installed X.Y.Z of each of PYTHONS that is not selected yet.
+    root = pathlib.Path(os.environ.get("PYENV_ROOT", pathlib.Path.home() / ".pyenv"))
+    if not (root / "versions").is_dir():
+        return
+    # A shim running nox itself has set PYENV_VERSION to the versions it selected.
+    version_file = root / "version"
+    if os.environ.get("PYENV_VERSION"):
+        selected = os.environ["PYENV_VERSION"].split(":")
+    elif version_file.is_file():
+        selected = version_file.read_text().split()
+    else:
+        selected = ["system"]
+    added = []
+    for python in PYTHONS:
+        if any(v == python or v.startswith(f"{python}.") for v in selected):
+            continue
+        patches = [p.name for p in (root / "versions").glob(f"{python}.*")]
+        patches = [v for v in patches if v.rsplit(".", 1)[1].isdigit()]
+        if patches:
+            added.append(max(patches, key=lambda v: int(v.rsplit(".", 1)[1])))
+    if added:
+        os.environ["PYENV_VERSION"] = ":".join([*selected, *added])
+
+
+_let_nox_find_pyenv_pythons()
 
 DOCS_REQUIREMENTS = [
     "mkdocs==1.6.1",
     "mkdocs-material==9.6.14",
     "mkdocstrings[python]==0.29.1",
+    "mkdocstrings-python==1.16.12",
     "mkdocs-jupyter==0.25.1",
+    # Formats the signatures of the API reference.
+    "ruff==0.17.6",
+    # Renders the maths as MathML at build time.
+    "latex2mathml==3.81.1",
 ]
 DEMO_REQUIREMENTS = ["flax>=0.10.4", "gymnax>=0.0.8", "six", "matplotlib>=3.8", "tqdm>=4.66"]
 NOTEBOOK_REQUIREMENTS = ["nbmake>=1.5", "ipykernel>=6.29", "matplotlib>=3.8"]
+# What the notebooks import; the docs build runs them too.
+NOTEBOOK_KERNEL = [".[test]", *DEMO_REQUIREMENTS, "ipykernel>=6.29"]
 
 
 @nox.session
@@ -35,16 +81,61 @@ def typecheck(session: nox.Session) -> None:
     session.run("pyright", "src")
 
 
-@nox.session
+# Compilation dominates the suite and is single-threaded: one worker per core, and whole modules
+# per worker so that a module's tests share their compiled programs. The checks of the built
+# site run in the docs session, after the build.
+PYTEST_ARGS = ["-q", "-p", "no:cacheprovider", "-n", "auto", "--dist", "loadfile"]
+PYTEST_ARGS += ["--ignore=tests/test_site.py"]
+
+
+@nox.session(python=PYTHONS)
 def tests(session: nox.Session) -> None:
-    """The full test suite (float32, then JAX_ENABLE_X64=1) and every docstring example."""
+    """The full suite on the Python running nox, the fast float32 part on 3.11 and 3.13.
+
+    On the running Python: the whole suite in float32, the suite without the slow tests with
+    JAX_ENABLE_X64=1, and every docstring example. On the others: the suite without the slow
+    tests, in float32.
+    """
     session.install("-e", ".[test]", *DEMO_REQUIREMENTS)
-    # Compilation dominates the suite and is single-threaded: one worker per core, and whole
-    # modules per worker so that a module's tests share their compiled programs.
-    args = session.posargs or ["-q", "-p", "no:cacheprovider", "-n", "auto", "--dist", "loadfile"]
+    args = session.posargs or PYTEST_ARGS
+    if session.python != RUNNING:
+        session.run("pytest", *args, "-m", "not slow", env={"JAX_ENABLE_X64": "0"})
+        return
     session.run("pytest", *args, env={"JAX_ENABLE_X64": "0"})
     session.run("pytest", *args, "-m", "not slow", env={"JAX_ENABLE_X64": "1"})
     _run_doctests(session)
+
+
+def _floors(*extras: str) -> list[str]:
+    """``name==version`` for the lower bound of each dependency the package and ``extras``
+    declare in pyproject.toml."""
+    project = tomllib.loads(pathlib.Path("pyproject.toml").read_text())["project"]
+    declared = [*project["dependencies"]]
+    for extra in extras:
+        declared += project["optional-dependencies"][extra]
+    pins = {}
+    for line in declared:
+        requirement = Requirement(line)
+        floors = [spec.version for spec in requirement.specifier if spec.operator == ">="]
+        if len(floors) != 1:
+            raise ValueError(f"pyproject.toml: {line!r} needs exactly one '>=' lower bound")
+        pins[requirement.name] = f"{requirement.name}=={floors[0]}"
+    return sorted(pins.values())
+
+
+# The lowest Python the package admits, with the lowest of everything else.
+@nox.session(python="3.11")
+def lowest(session: nox.Session) -> None:
+    """The fast float32 tests on the lowest version of every declared dependency.
+
+    Every dependency of the package and of its extras is pinned to its lower bound in
+    pyproject.toml; the demo, whose dependencies are not the package's, is left out.
+    """
+    session.install(*_floors("optax", "flax", "test"))
+    session.install("--no-deps", "-e", ".")
+    session.run("pip", "list", silent=False)
+    args = session.posargs or [*PYTEST_ARGS, "--ignore=tests/test_demo.py"]
+    session.run("pytest", *args, "-m", "not slow", env={"JAX_ENABLE_X64": "0"})
 
 
 def _run_doctests(session: nox.Session) -> None:
@@ -83,9 +174,11 @@ def bench(session: nox.Session) -> None:
 
 @nox.session
 def docs(session: nox.Session) -> None:
-    """Build the documentation site with --strict."""
-    session.install("-e", ".[optax,flax]", *DOCS_REQUIREMENTS)
+    """Build the documentation site with --strict, running the notebooks; check the pages."""
+    session.install("-e", *NOTEBOOK_KERNEL, *DOCS_REQUIREMENTS)
     session.run("mkdocs", "build", "--strict")
+    # The checks of the built pages only; the project's pytest options are the test suite's.
+    session.run("pytest", "-q", "-p", "no:cacheprovider", "-o", "addopts=", "tests/test_site.py")
 
 
 @nox.session

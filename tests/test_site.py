@@ -1,0 +1,142 @@
+"""Checks of the built documentation site, as a reader's browser gets it.
+
+Skipped unless ``site/`` holds a build (``nox -s docs`` builds it, then runs this module):
+the API reference documents every returned value as a value, not as a name made of the first
+word of a sentence; no page shows raw LaTeX or reStructuredText roles where maths or code should
+be; no page loads anything from the network; the notebooks are shown with their figures.
+"""
+
+import html.parser
+import pathlib
+import re
+
+import pytest
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+SITE = ROOT / "site"
+PAGES = sorted(SITE.glob("**/index.html")) if (SITE / "index.html").is_file() else []
+
+pytestmark = pytest.mark.skipif(not PAGES, reason="no built site: run `nox -s docs`")
+
+# What the text of a page must not show: the delimiters of maths left for a script to render,
+# and the roles of the docstrings left unconverted.
+RAW_MARKUP = re.compile(r"\\\(|\\\)|\\\[|\\\]|\$\$|:(?:math|class|func|meth|mod|attr|obj|exc):")
+# What a page loads: the src of these elements, and the href of a link with one of these rels.
+LOADING_TAGS = {"script", "img", "iframe", "source", "audio", "video", "embed"}
+LOADING_RELS = {"stylesheet", "icon", "preload", "modulepreload", "preconnect", "manifest"}
+SKIPPED_TEXT = {"script", "style", "code", "pre", "math"}
+
+
+class _Page(html.parser.HTMLParser):
+    """The visible text, the loaded resources and the images of an HTML page."""
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.text: list[str] = []
+        self.resources: list[str] = []
+        self.images: list[str] = []
+        self.styles: list[str] = []
+        self._skipping: list[str] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        values = {name: value or "" for name, value in attrs}
+        if tag in SKIPPED_TEXT:
+            self._skipping.append(tag)
+        if tag in LOADING_TAGS and values.get("src"):
+            self.resources.append(values["src"])
+        if tag == "link" and LOADING_RELS & set(values.get("rel", "").split()):
+            self.resources.append(values.get("href", ""))
+        if tag == "img":
+            self.images.append(values.get("src", ""))
+
+    def handle_endtag(self, tag: str) -> None:
+        if self._skipping and self._skipping[-1] == tag:
+            self._skipping.pop()
+
+    def handle_data(self, data: str) -> None:
+        if not self._skipping:
+            self.text.append(data)
+        elif self._skipping[-1] == "style":
+            self.styles.append(data)
+
+
+def _parse(page: pathlib.Path) -> _Page:
+    parsed = _Page()
+    parsed.feed(page.read_text(encoding="utf-8"))
+    return parsed
+
+
+def _name(page: pathlib.Path) -> str:
+    return str(page.parent.relative_to(SITE)) or "home"
+
+
+def _is_remote(url: str) -> bool:
+    return bool(re.match(r"^(?:[a-z][a-z0-9+.-]*:)?//", url, re.I)) and not url.startswith("data:")
+
+
+@pytest.mark.parametrize("page", PAGES, ids=_name)
+def test_no_raw_latex_or_roles_in_the_text(page):
+    text = " ".join(_parse(page).text)
+    found = sorted({m.group(0) for m in RAW_MARKUP.finditer(text)})
+    assert not found, f"{_name(page)} shows raw markup {found}"
+
+
+def _css_urls(css: str) -> list[str]:
+    return re.findall(r"""(?:url\(|@import\s+)["']?([^"')\s;]+)""", css)
+
+
+@pytest.mark.parametrize("page", PAGES, ids=_name)
+def test_nothing_is_loaded_from_the_network(page):
+    parsed = _parse(page)
+    urls = parsed.resources + [url for style in parsed.styles for url in _css_urls(style)]
+    remote = [url for url in urls if _is_remote(url)]
+    assert not remote, f"{_name(page)} loads {remote}"
+
+
+def test_stylesheets_load_nothing_from_the_network():
+    for sheet in SITE.glob("**/*.css"):
+        remote = [url for url in _css_urls(sheet.read_text()) if _is_remote(url)]
+        assert not remote, f"{sheet.relative_to(SITE)} loads {remote}"
+
+
+def _returns_sections(api: str) -> list[str]:
+    """The HTML of each Returns table of the API page."""
+    return re.findall(r"Returns:</span></p>\s*(<table>.*?</table>)", api, re.S)
+
+
+def test_returns_document_values_not_names():
+    api = (SITE / "api" / "index.html").read_text(encoding="utf-8")
+    sections = _returns_sections(api)
+    assert len(sections) >= 8, "the API page has lost its Returns sections"
+    for section in sections:
+        header = re.findall(r"<th>(.*?)</th>", section)
+        assert header == ["Type", "Description"], f"a Returns table is headed {header}"
+        for row in re.findall(r"<tr class=\"doc-section-item\">(.*?)</tr>", section, re.S):
+            cells = re.findall(r"<td>(.*?)</td>", row, re.S)
+            kind = re.sub(r"<[^>]+>", "", cells[0]).strip()
+            description = re.sub(r"<[^>]+>", "", cells[1]).strip()
+            # "A :class:`X` initializer." once became the type "A" and the description
+            # "class:X initializer.": a type is not an article, a description not a role.
+            assert kind not in {"A", "An", "The"}, f"a Returns entry has the type {kind!r}"
+            assert not re.match(r"(?:class|func|meth|mod|obj):", description), description
+
+
+def test_types_section_explains_every_alias_of_the_signatures():
+    api = (SITE / "api" / "index.html").read_text(encoding="utf-8")
+    used = set(re.findall(r'title="sparseinit\._typing\.(\w+)"', api))
+    section = api[api.index('id="types"') :]
+    explained = set(re.findall(r"<td>(?:<a [^>]*></a>)?<code>(\w+)</code></td>", section))
+    assert used, "the signatures no longer name the aliases of sparseinit._typing"
+    assert used <= explained, f"the Types section does not explain {sorted(used - explained)}"
+    # Each name in a signature links to its row.
+    unlinked = set(re.findall(r'<span title="sparseinit\._typing\.(\w+)"', api))
+    assert not unlinked, f"the signatures do not link {sorted(unlinked)} to the Types section"
+
+
+@pytest.mark.parametrize(
+    ("notebook", "figures"), [("quickstart", 2), ("sweeps", 1), ("streaming_rl", 1)]
+)
+def test_notebooks_are_shown_with_their_figures(notebook, figures):
+    page = SITE / "notebooks" / notebook / "index.html"
+    images = [src for src in _parse(page).images if src.startswith("data:image/")]
+    assert len(images) >= figures, f"{notebook} shows {len(images)} of its {figures} figures"
