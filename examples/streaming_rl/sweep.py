@@ -68,7 +68,7 @@ class SweepConfig:
 
     env_name: str = "CartPole-v1"
     sparsities: tuple[float, ...] = (0.0, 0.5, 0.9)
-    num_seeds: int = 30
+    num_seeds: int = 20
     total_steps: int = 100_000
     num_chunks: int = 100
     final_fraction: float = 0.1
@@ -260,7 +260,7 @@ QUICK = {"num_seeds": 2, "total_steps": 4_000, "num_chunks": 4}
 QUICK_MINATAR = {"num_seeds": 2, "total_steps": 2_000, "num_chunks": 4}
 
 # The full MinAtar run: sized to take about 10 minutes on 2 CPU cores (see docs/demo.md).
-MINATAR = {"sparsities": (0.0, 0.9), "num_seeds": 8, "total_steps": 300_000, "num_chunks": 100}
+MINATAR = {"sparsities": (0.0, 0.9), "num_seeds": 8, "total_steps": 100_000, "num_chunks": 100}
 
 
 def default_output(env_name: str) -> Path:
