@@ -44,14 +44,18 @@ def run(env_id, seeds, steps, num_devices):
     devices = {d.id for leaf in leaves for d in leaf.sharding.device_set}
     arrays = {k: v for k, v in results.items() if isinstance(v, np.ndarray)}
     params = [np.asarray(leaf)[: config.num_agents] for leaf in leaves]
-    return arrays, params, {
-        "devices": len(devices),
-        "padded_agents": s.num_padded,
-        "agents": config.num_agents,
-        "spec": str(leaves[0].sharding.spec),
-        "traces": s.traces,
-        "episodes": float(results["episodes"].sum()),
-    }
+    return (
+        arrays,
+        params,
+        {
+            "devices": len(devices),
+            "padded_agents": s.num_padded,
+            "agents": config.num_agents,
+            "spec": str(leaves[0].sharding.spec),
+            "traces": s.traces,
+            "episodes": float(results["episodes"].sum()),
+        },
+    )
 
 
 def main():

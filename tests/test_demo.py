@@ -12,7 +12,6 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-
 from flax import nnx
 
 import sparseinit
@@ -148,14 +147,16 @@ def test_bootstrap_interval_respects_the_bounds_of_the_data():
     # Along further axes (a learning curve: seeds x chunks) each column gets its own interval.
     value, low, high = bootstrap_ci(np.stack([x, x - 100.0], axis=1))
     assert value.shape == low.shape == high.shape == (2,)
-    assert np.all(low <= value) and np.all(value <= high)
+    assert np.all(low <= value)
+    assert np.all(value <= high)
 
 
 def test_bootstrap_difference_separates_and_does_not_invent():
     rng = np.random.default_rng(0)
     a, b = rng.normal(10.0, 1.0, 10), rng.normal(0.0, 1.0, 10)
     _, low, high = bootstrap_difference(a, b)
-    assert low > 5.0 and high < 15.0
+    assert low > 5.0
+    assert high < 15.0
     _, low, high = bootstrap_difference(a, rng.normal(10.0, 1.0, 10))
     assert low < 0.0 < high
 
@@ -165,9 +166,11 @@ def test_bootstrap_difference_separates_and_does_not_invent():
 
 def test_sticky_actions_repeat_the_executed_action_with_probability_0_1():
     env, params = envs.make("Breakout-MinAtar")
-    assert isinstance(env, envs.StickyActions) and env.prob == 0.1
+    assert isinstance(env, envs.StickyActions)
+    assert env.prob == 0.1
     _, state = env.reset_env(jax.random.key(0), params)
-    assert int(state.last_action) == 0 and int(state.time) == 0
+    assert int(state.last_action) == 0
+    assert int(state.time) == 0
 
     @jax.jit
     def run(state, key):
@@ -278,7 +281,8 @@ def test_minatar_config_follows_the_published_script():
     assert (a.conv, a.hidden, a.alpha, a.kappa, a.lamb, a.gamma) == ((16,), (128,), 1, 2, 0.8, 0.99)
     assert (a.epsilon_start, a.epsilon_end) == (1.0, 0.01)
     assert a.explore_steps == config.total_steps // 5  # 20% of the steps run
-    assert config.sparsities == (0.0, 0.9) and config.num_seeds >= 4
+    assert config.sparsities == (0.0, 0.9)
+    assert config.num_seeds >= 4
 
 
 @pytest.fixture(scope="module")
@@ -291,7 +295,8 @@ def quick_minatar(tmp_path_factory):
 def test_minatar_quick_mode(quick_minatar):
     assert quick_minatar["traces"] == {"init": 1, "chunk": 1}
     text = quick_minatar["table"].read_text()
-    assert "Breakout-MinAtar" in text and "of the paper's 5M" in text
+    assert "Breakout-MinAtar" in text
+    assert "of the paper's 5M" in text
     rows = [line for line in text.splitlines() if line.startswith("| 0")]
     assert [row.split("|")[1].strip() for row in rows] == ["0", "0.9"]
     assert float(rows[1].split("|")[2]) >= 0.9
@@ -305,8 +310,13 @@ def _sharded_run(env_id: str, seeds: int, steps: int) -> dict:
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT / "src"), str(ROOT)])}
     env.pop("XLA_FLAGS", None)
     out = subprocess.run(
-        [sys.executable, str(ROOT / "tests" / "demo_sharding_worker.py"), env_id, str(seeds)]
-        + [str(steps)],
+        [
+            sys.executable,
+            str(ROOT / "tests" / "demo_sharding_worker.py"),
+            env_id,
+            str(seeds),
+            str(steps),
+        ],
         capture_output=True,
         text=True,
         env=env,
@@ -319,9 +329,11 @@ def _sharded_run(env_id: str, seeds: int, steps: int) -> dict:
 def _check_sharded(report: dict, agents: int, *, bitwise: bool = True) -> None:
     assert report["jax_devices"] == 8
     one, eight = report["runs"]
-    assert one["devices"] == 1 and eight["devices"] == 8
+    assert one["devices"] == 1
+    assert eight["devices"] == 8
     assert eight["spec"] == "P('agents',)"
-    assert eight["agents"] == agents and eight["padded_agents"] % 8 == 0
+    assert eight["agents"] == agents
+    assert eight["padded_agents"] % 8 == 0
     assert one["traces"] == eight["traces"] == {"init": 1, "chunk": 1}
     assert one["episodes"] > 0
     assert eight["identical_outputs"]

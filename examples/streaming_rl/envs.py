@@ -81,7 +81,7 @@ def is_minatar(env_id: str) -> bool:
 
 
 def make(env_id: str) -> tuple[Any, Any]:
-    """gymnax's environment and its default parameters; MinAtar games get sticky actions.
+    """An environment and its default parameters from gymnax; MinAtar games get sticky actions.
 
     MinAtar games use gymnax's minimal action set (its default), as the paper does.
     """
