@@ -126,7 +126,7 @@ def plot_curves(results: dict[str, Any], config: Any, path: Path) -> Path:
         fontsize=10,
     )
     ax.grid(alpha=0.3)
-    ax.legend(loc="upper left")
+    ax.legend(loc="lower right")
     ax.ticklabel_format(axis="x", style="sci", scilimits=(0, 4))
     fig.tight_layout()
     fig.savefig(path)

@@ -68,7 +68,7 @@ class SweepConfig:
 
     env_name: str = "CartPole-v1"
     sparsities: tuple[float, ...] = (0.0, 0.5, 0.9)
-    num_seeds: int = 20
+    num_seeds: int = 30
     total_steps: int = 100_000
     num_chunks: int = 100
     final_fraction: float = 0.1
