@@ -1,7 +1,8 @@
 """A streaming Q(lambda) agent: one transition at a time, no replay buffer, no target network.
 
-The agent follows Stream Q(lambda) of Elsayed, Vasan and Mahmood (2024): a small MLP with
-parameter-free layer normalisation and LeakyReLU, its kernels drawn by
+The agent follows Stream Q(lambda) of Elsayed, Vasan and Mahmood (2024): a small MLP (or, for
+MinAtar, a 3x3 convolution before it) with parameter-free layer normalisation and LeakyReLU,
+every kernel drawn by
 :func:`sparseinit.sparse`, trained online with eligibility traces and the overshooting-bounded
 step size (ObGD). Observations are normalised by running moments and rewards are scaled by a
 running estimate of the standard deviation of the discounted return.

@@ -25,6 +25,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 NUM_BOOTSTRAP = 2_000
+#: The paper's MinAtar horizon: environment steps per agent.
 PAPER_STEPS = 5_000_000
 
 

@@ -40,9 +40,6 @@ from examples.streaming_rl import envs
 from examples.streaming_rl.agent import AgentConfig, AgentState, StreamQ
 from examples.streaming_rl.plot import plot_curves, write_table
 
-#: The paper's MinAtar horizon: environment steps per agent.
-PAPER_STEPS = 5_000_000
-
 #: The network and hyper-parameters of the published MinAtar script, but for ``explore_steps``,
 #: which the sweep sets to 20% of the steps it runs.
 MINATAR_AGENT = AgentConfig(hidden=(128,), conv=(16,), gamma=0.99, lamb=0.8, alpha=1.0, kappa=2.0)
