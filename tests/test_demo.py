@@ -197,7 +197,7 @@ def test_patch_conv_equals_a_valid_convolution_with_sparse_hwio_kernels():
     assert kernel.shape == (3, 3, 4, 16)  # Flax's HWIO
     # Fan-in 3 * 3 * 4 = 36: every output channel has ceil(0.9 * 36) = 33 zeros.
     np.testing.assert_array_equal((kernel == 0).reshape(36, 16).sum(axis=0), 33)
-    x = jax.random.normal(jax.random.key(1), (10, 10, 4))
+    x = jax.random.normal(jax.random.key(1), (10, 10, 4), jnp.float32)
     expected = jax.lax.conv_general_dilated(
         x[None], kernel, (1, 1), "VALID", dimension_numbers=("NHWC", "HWIO", "NHWC")
     )[0]
