@@ -160,7 +160,7 @@ def doctests(session: nox.Session) -> None:
 
 @nox.session
 def demo(session: nox.Session) -> None:
-    """The streaming-RL sweep: learning curves and a table under results/."""
+    """The streaming-RL sweep (CartPole; `-- --env Breakout-MinAtar` for MinAtar) into results/."""
     session.install("-e", ".", *DEMO_REQUIREMENTS)
     session.run("python", "-m", "examples.streaming_rl.sweep", *session.posargs)
 

@@ -1,7 +1,8 @@
 """A streaming Q(lambda) agent: one transition at a time, no replay buffer, no target network.
 
-The agent follows Stream Q(lambda) of Elsayed, Vasan and Mahmood (2024): a small MLP with
-parameter-free layer normalisation and LeakyReLU, its kernels drawn by
+The agent follows Stream Q(lambda) of Elsayed, Vasan and Mahmood (2024): a small MLP (or, for
+MinAtar, a 3x3 convolution before it) with parameter-free layer normalisation and LeakyReLU,
+every kernel drawn by
 :func:`sparseinit.sparse`, trained online with eligibility traces and the overshooting-bounded
 step size (ObGD). Observations are normalised by running moments and rewards are scaled by a
 running estimate of the standard deviation of the discounted return.
@@ -34,7 +35,10 @@ class AgentConfig:
     """Hyper-parameters of the agent; hashable, so it can close over a jitted function.
 
     Attributes:
-        hidden: widths of the hidden layers.
+        hidden: widths of the hidden dense layers.
+        conv: channels of the convolutional layers before them (3x3, valid padding, stride 1,
+            each followed by parameter-free layer normalisation over the whole feature map and
+            LeakyReLU); empty for a multilayer perceptron on the flattened observation.
         gamma: discount factor.
         lamb: trace-decay parameter lambda.
         alpha: base step size of ObGD.
@@ -46,6 +50,7 @@ class AgentConfig:
     """
 
     hidden: tuple[int, ...] = (64, 64)
+    conv: tuple[int, ...] = ()
     gamma: float = 0.99
     lamb: float = 0.8
     alpha: float = 1.0
@@ -56,25 +61,88 @@ class AgentConfig:
     eps: float = 1e-8
 
 
-class QNetwork(nnx.Module):
-    """Linear -> parameter-free LayerNorm -> LeakyReLU per hidden layer, then a linear head.
+class PatchConv(nnx.Module):
+    """A 3x3 convolution with valid padding and stride 1 of one ``(height, width, channels)`` image.
 
-    Every kernel (hidden and head) is drawn by ``sparseinit.sparse(sparsity)``; biases start at
-    zero. ``sparsity`` may be a traced scalar, so one compiled function builds every network of
-    a sweep.
+    The kernel is Flax's ``(3, 3, in, out)`` (HWIO), so every output channel has fan-in
+    ``9 * in``, exactly as for ``nnx.Conv``; the result equals ``nnx.Conv(in, out, (3, 3),
+    padding="VALID")`` up to float rounding. It is computed as one matrix product of the
+    image's 3x3 patches with the kernel reshaped to ``(9 * in, out)``: under ``vmap`` over a
+    population of agents, each with its own kernel, XLA's CPU backend runs that about twice as
+    fast as a batched convolution.
+    """
+
+    def __init__(self, in_features: int, out_features: int, *, kernel_init: Any, rngs: nnx.Rngs):
+        shape = (3, 3, in_features, out_features)
+        self.kernel = nnx.Param(kernel_init(rngs.params(), shape, jnp.float32))
+        self.bias = nnx.Param(jnp.zeros((out_features,), jnp.float32))
+
+    def __call__(self, x: jax.Array) -> jax.Array:
+        height, width, channels = x.shape
+        rows, cols = height - 2, width - 2
+        # (rows, cols, 9, channels), the 9 offsets in the kernel's (i, j) row-major order.
+        patches = jnp.stack(
+            [x[i : i + rows, j : j + cols] for i in range(3) for j in range(3)], axis=-2
+        )
+        kernel = self.kernel[...].reshape(9 * channels, -1)
+        return patches.reshape(rows, cols, 9 * channels) @ kernel + self.bias[...]
+
+
+class QNetwork(nnx.Module):
+    """Optional conv layers, then Linear -> LayerNorm -> LeakyReLU per hidden layer, then a head.
+
+    Each convolution is 3x3 with valid padding, followed by a parameter-free layer
+    normalisation over the whole feature map (height, width and channels together, as the
+    published reference normalises a single sample) and LeakyReLU; its output is flattened.
+    Every kernel (conv, hidden and head) is drawn by ``sparseinit.sparse(sparsity)``: a Flax
+    conv kernel is ``(3, 3, in, out)`` (HWIO), so each output channel has ``9 * in`` inputs and
+    ``ceil(sparsity * 9 * in)`` of them start at zero. Biases start at zero. ``sparsity`` may
+    be a traced scalar, so one compiled function builds every network of a sweep.
     """
 
     def __init__(
         self,
-        obs_size: int,
+        obs_shape: tuple[int, ...],
         num_actions: int,
         hidden: tuple[int, ...],
         sparsity: Any,
         *,
+        conv: tuple[int, ...] = (),
         rngs: nnx.Rngs,
     ):
         kernel_init = sparseinit.sparse(sparsity)
-        sizes = (obs_size, *hidden)
+        self.obs_shape = tuple(obs_shape)
+        if conv and len(self.obs_shape) != 3:
+            raise ValueError(
+                f"QNetwork: conv layers need (height, width, channels) observations, "
+                f"got shape {self.obs_shape}"
+            )
+        channels = (self.obs_shape[-1], *conv) if conv else ()
+        self.convs = nnx.List(
+            [
+                PatchConv(c_in, c_out, kernel_init=kernel_init, rngs=rngs)
+                for c_in, c_out in itertools.pairwise(channels)
+            ]
+        )
+        self.conv_norms = nnx.List(
+            [
+                nnx.LayerNorm(
+                    c,
+                    reduction_axes=(-3, -2, -1),
+                    feature_axes=-1,
+                    use_scale=False,
+                    use_bias=False,
+                    rngs=rngs,
+                )
+                for c in conv
+            ]
+        )
+        if conv:
+            height, width = (d - 2 * len(conv) for d in self.obs_shape[:2])
+            flat = height * width * conv[-1]
+        else:
+            flat = math.prod(self.obs_shape)
+        sizes = (flat, *hidden)
         self.layers = nnx.List(
             [
                 nnx.Linear(n_in, n_out, kernel_init=kernel_init, rngs=rngs)
@@ -87,6 +155,12 @@ class QNetwork(nnx.Module):
         self.head = nnx.Linear(sizes[-1], num_actions, kernel_init=kernel_init, rngs=rngs)
 
     def __call__(self, x: jax.Array) -> jax.Array:
+        """Q-values of one observation, given flat or in its own shape."""
+        if len(self.convs):
+            x = x.reshape(self.obs_shape)
+            for conv, norm in zip(self.convs, self.conv_norms, strict=True):
+                x = jax.nn.leaky_relu(norm(conv(x)))
+        x = x.reshape(-1)
         for layer, norm in zip(self.layers, self.norms, strict=True):
             x = jax.nn.leaky_relu(norm(layer(x)))
         return self.head(x)
@@ -208,8 +282,8 @@ class StreamQ:
     config: AgentConfig
 
     @property
-    def obs_size(self) -> int:
-        return math.prod(self.env.observation_space(self.env_params).shape)
+    def obs_shape(self) -> tuple[int, ...]:
+        return tuple(self.env.observation_space(self.env_params).shape)
 
     @property
     def num_actions(self) -> int:
@@ -217,7 +291,9 @@ class StreamQ:
 
     def network(self, sparsity: Any, key: jax.Array) -> QNetwork:
         c = self.config
-        return QNetwork(self.obs_size, self.num_actions, c.hidden, sparsity, rngs=nnx.Rngs(key))
+        return QNetwork(
+            self.obs_shape, self.num_actions, c.hidden, sparsity, conv=c.conv, rngs=nnx.Rngs(key)
+        )
 
     @property
     def graphdef(self) -> Any:
@@ -226,7 +302,7 @@ class StreamQ:
         return graphdef
 
     def q_values(self, graphdef: Any, params: Any, obs: jax.Array) -> jax.Array:
-        return nnx.merge(graphdef, params)(obs.reshape(-1))
+        return nnx.merge(graphdef, params)(obs)
 
     def init(self, key: jax.Array, sparsity: jax.Array) -> AgentState:
         """A fresh agent: sparse network, empty trace and statistics, a reset environment."""
