@@ -23,8 +23,8 @@ Usage::
 
 import argparse
 import dataclasses
-import functools
 import datetime
+import functools
 import importlib.metadata
 import json
 import math
@@ -706,7 +706,9 @@ def main(argv: Sequence[str] | None = None) -> int:
                 kinds += ["dense8", "sparse8", "traced8"]
             fns = {kind: jax.jit(make_fn(kind, shape, sparsity)) for kind in kinds}
             warm = time_warm(fns, repeats, target_seconds, keys)
-            steps = statistics.median(dependent_steps(shape, sparsity, next(keys)) for _ in range(5))
+            steps = statistics.median(
+                dependent_steps(shape, sparsity, next(keys)) for _ in range(5)
+            )
             memory: dict[str, Memory] = {}
             first: dict[str, list[float]] = {}
             if detailed:
