@@ -13,16 +13,23 @@ steps. That is code generation, not sharding; with the fusion emitters off
 batch, so the comparison isolates what sharding itself changes. That holds for CartPole's
 network. The MinAtar network's layer norm over a whole 8x8x16 feature map is a reduction whose
 summation order XLA's CPU code still chooses by batch size, so there the parameters agree to
-float32 rounding rather than bit for bit (``max_relative_param_difference``).
+float32 rounding rather than bit for bit (``max_relative_param_difference``). jaxlib 0.11 and
+later have no such switch; there both networks agree to float32 rounding.
 
 Usage: ``python tests/demo_sharding_worker.py ENV_ID [SEEDS] [STEPS]``.
 """
 
+import importlib.metadata
 import os
 
+# jaxlib 0.11 dropped the switch (XLA aborts on a flag it does not know); there the runs agree to
+# float32 rounding, and the report says the emitters were left on.
+_JAXLIB = tuple(int(p) for p in importlib.metadata.version("jaxlib").split(".")[:2])
+FUSION_EMITTERS_OFF = _JAXLIB < (0, 11)
 os.environ["XLA_FLAGS"] = (
     os.environ.get("XLA_FLAGS", "")
-    + " --xla_force_host_platform_device_count=8 --xla_cpu_use_fusion_emitters=false"
+    + " --xla_force_host_platform_device_count=8"
+    + (" --xla_cpu_use_fusion_emitters=false" if FUSION_EMITTERS_OFF else "")
 ).strip()
 
 import json
@@ -63,7 +70,11 @@ def main():
     seeds = int(sys.argv[2]) if len(sys.argv) > 2 else 3
     steps = int(sys.argv[3]) if len(sys.argv) > 3 else 400
     ref_arrays, ref_params, ref_info = run(env_id, seeds, steps, 1)
-    report = {"jax_devices": jax.device_count(), "runs": [ref_info]}
+    report = {
+        "jax_devices": jax.device_count(),
+        "fusion_emitters_off": FUSION_EMITTERS_OFF,
+        "runs": [ref_info],
+    }
     for n in (8,):
         arrays, params, info = run(env_id, seeds, steps, n)
         info["identical_outputs"] = all(

@@ -320,9 +320,9 @@ def _sharded_run(env_id: str, seeds: int, steps: int) -> dict:
         capture_output=True,
         text=True,
         env=env,
-        check=True,
         timeout=600,
     )
+    assert out.returncode == 0, f"the worker failed:\n{out.stderr[-4000:]}"
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
@@ -337,16 +337,18 @@ def _check_sharded(report: dict, agents: int, *, bitwise: bool = True) -> None:
     assert one["traces"] == eight["traces"] == {"init": 1, "chunk": 1}
     assert one["episodes"] > 0
     assert eight["identical_outputs"]
-    if bitwise:
+    if bitwise and report["fusion_emitters_off"]:
         assert eight["identical_params"]
     else:
         # The MinAtar network's layer norm over a feature map sums in an order XLA's CPU code
-        # picks by batch size (see the worker): the same parameters up to float32 rounding.
+        # picks by batch size, and from jaxlib 0.11 the fusion emitters cannot be switched off
+        # (see the worker): the same parameters up to float32 rounding.
         assert eight["max_relative_param_difference"] < 1e-5
 
 
 def test_sharded_sweep_equals_unsharded_on_8_devices():
-    # 9 agents over 8 devices: padded to 16, two per device. Bit for bit.
+    # 9 agents over 8 devices: padded to 16, two per device. Bit for bit where the worker can
+    # switch XLA's CPU fusion emitters off.
     _check_sharded(_sharded_run("CartPole-v1", 3, 400), agents=9)
 
 
