@@ -86,23 +86,31 @@ def typecheck(session: nox.Session) -> None:
 # site run in the docs session, after the build.
 PYTEST_ARGS = ["-q", "-p", "no:cacheprovider", "-n", "auto", "--dist", "loadfile"]
 PYTEST_ARGS += ["--ignore=tests/test_site.py"]
+# The runs beside the full one leave out the tests of what does not depend on the dtype mode
+# or the versions: the pages' code blocks and the benchmark script.
+NARROW = ["--ignore=tests/test_docs.py", "--ignore=tests/test_benchmarks.py"]
 
 
 @nox.session(python=PYTHONS)
 def tests(session: nox.Session) -> None:
     """The full suite on the Python running nox, the fast float32 part on 3.11 and 3.13.
 
-    On the running Python: the whole suite in float32, the suite without the slow tests with
-    JAX_ENABLE_X64=1, and every docstring example. On the others: the suite without the slow
-    tests, in float32.
+    On the running Python: the whole suite in float32, the fast library tests with
+    JAX_ENABLE_X64=1, and every docstring example. On the others: the fast tests in float32,
+    without the pages' code blocks and the benchmark script. ``nox -s tests -- ARGS`` runs
+    ``pytest ARGS`` once instead.
     """
     session.install("-e", ".[test]", *DEMO_REQUIREMENTS)
-    args = session.posargs or PYTEST_ARGS
-    if session.python != RUNNING:
-        session.run("pytest", *args, "-m", "not slow", env={"JAX_ENABLE_X64": "0"})
+    if session.posargs:
+        session.run("pytest", *session.posargs)
         return
-    session.run("pytest", *args, env={"JAX_ENABLE_X64": "0"})
-    session.run("pytest", *args, "-m", "not slow", env={"JAX_ENABLE_X64": "1"})
+    fast = [*PYTEST_ARGS, *NARROW, "-m", "not slow"]
+    if session.python != RUNNING:
+        session.run("pytest", *fast, env={"JAX_ENABLE_X64": "0"})
+        return
+    session.run("pytest", *PYTEST_ARGS, env={"JAX_ENABLE_X64": "0"})
+    # The demo is float32 by design; x64 is for the library's dtypes.
+    session.run("pytest", *fast, "--ignore=tests/test_demo.py", env={"JAX_ENABLE_X64": "1"})
     _run_doctests(session)
 
 
@@ -134,8 +142,11 @@ def lowest(session: nox.Session) -> None:
     session.install(*_floors("optax", "flax", "test"))
     session.install("--no-deps", "-e", ".")
     session.run("pip", "list", silent=False)
-    args = session.posargs or [*PYTEST_ARGS, "--ignore=tests/test_demo.py"]
-    session.run("pytest", *args, "-m", "not slow", env={"JAX_ENABLE_X64": "0"})
+    if session.posargs:
+        session.run("pytest", *session.posargs)
+        return
+    args = [*PYTEST_ARGS, *NARROW, "--ignore=tests/test_demo.py", "-m", "not slow"]
+    session.run("pytest", *args, env={"JAX_ENABLE_X64": "0"})
 
 
 def _run_doctests(session: nox.Session) -> None:
