@@ -20,7 +20,9 @@ Usage: ``python tests/demo_sharding_worker.py ENV_ID [SEEDS] [STEPS]``.
 """
 
 import importlib.metadata
+import json
 import os
+import sys
 
 # jaxlib 0.11 dropped the switch (XLA aborts on a flag it does not know); there the runs agree to
 # float32 rounding, and the report says the emitters were left on.
@@ -32,13 +34,11 @@ os.environ["XLA_FLAGS"] = (
     + (" --xla_cpu_use_fusion_emitters=false" if FUSION_EMITTERS_OFF else "")
 ).strip()
 
-import json
-import sys
+# XLA reads its flags when jax is imported.
+import jax  # noqa: E402
+import numpy as np  # noqa: E402
 
-import jax
-import numpy as np
-
-from examples.streaming_rl import sweep
+from examples.streaming_rl import sweep  # noqa: E402
 
 
 def run(env_id, seeds, steps, num_devices):
