@@ -5,7 +5,6 @@ measures what it says (the naive baseline is as sparse as the library), that eve
 status follows from the numbers, and that a real run writes a complete report.
 """
 
-import importlib.util
 import math
 import re
 import subprocess
@@ -17,19 +16,10 @@ import numpy as np
 import pytest
 
 import sparseinit
+from benchmarks import measure, render, run
 
 ROOT = Path(__file__).resolve().parents[1]
 SCRIPT = ROOT / "benchmarks" / "run.py"
-
-
-def _load_harness():
-    spec = importlib.util.spec_from_file_location("benchmarks_run", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-run = _load_harness()
 
 
 def _zeros_per_neuron(w):
@@ -47,7 +37,7 @@ def _zeros_per_neuron(w):
 )
 def test_naive_baseline_has_the_library_count_of_zeros(shape, sparsity, zeros):
     key = jax.random.key(3)
-    naive = np.asarray(jax.jit(run.naive_sparse, static_argnums=(1, 2))(key, shape, sparsity))
+    naive = np.asarray(jax.jit(measure.naive_sparse, static_argnums=(1, 2))(key, shape, sparsity))
     assert naive.shape == shape
     assert naive.dtype == np.float32
     np.testing.assert_array_equal(_zeros_per_neuron(naive), zeros)
@@ -66,15 +56,15 @@ def _row(shape, sparsity, dense_ms, sparse_ms, naive_ms, first_dense, first_spar
     size = 4 * math.prod(shape)
 
     def warm(ms):
-        return run.Warm(calls_per_repeat=1, repeats=[ms / 1e3])
+        return measure.Warm(calls_per_repeat=1, repeats=[ms / 1e3])
 
-    return run.Row(
+    return measure.Row(
         shape=shape,
         sparsity=sparsity,
         warm={"dense": warm(dense_ms), "sparse": warm(sparse_ms), "naive": warm(naive_ms)},
         first={"dense": [first_dense], "sparse": [first_sparse]},
         memory={
-            "sparse": run.Memory(
+            "sparse": measure.Memory(
                 argument=8, output=size, temp=int(memory * size) - size - 8, alias=0
             )
         },
@@ -96,7 +86,7 @@ def test_targets_are_computed_from_the_figures():
         "dense": {"total": [1.0, 1.2, 1.1], "build": [1.0, 1.0, 1.0]},
         "sparse": {"total": [1.3, 1.4, 1.2], "build": [1.4, 1.4, 1.4]},
     }
-    got = _statuses(run.targets(rows, cold))
+    got = _statuses(render.targets(rows, cold))
     assert got["warm `sparse(0.9)` / dense at 4096x4096"] == ("0.40x", "met")
     assert got["warm `sparse(0.9)` / dense at 4096x4096 (aim)"] == ("0.40x", "met")
     assert got["warm `sparse(0.9)` / dense at 3x3x256x256"] == ("0.75x", "met")
@@ -115,7 +105,7 @@ def test_targets_are_computed_from_the_figures():
 
 
 def test_unmeasured_targets_are_not_reported_as_met():
-    got = _statuses(run.targets([], None))
+    got = _statuses(render.targets([], None))
     assert got
     assert {status for _, status in got.values()} == {"not measured"}
 
@@ -204,7 +194,7 @@ def test_quick_run_writes_a_complete_report(tmp_path):
 
 @pytest.mark.slow
 def test_cold_start_times_a_fresh_process():
-    figures = run.cold_start(sparse=True)
+    figures = measure.cold_start(sparse=True)
     assert set(figures) == {"total", "imports", "build"}
     assert figures["build"] > 0
     assert figures["imports"] > 0

@@ -1,0 +1,1 @@
+"""The benchmark harness of sparseinit: ``python benchmarks/run.py``, described in README.md."""
