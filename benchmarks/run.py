@@ -100,7 +100,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="fresh processes per first-call and cold-start figure (default 5, quick 1)",
     )
     parser.add_argument("--shapes", nargs="+", type=parse_shape, help="e.g. 784x256 3x3x256x256")
-    parser.add_argument("--sparsities", nargs="+", type=parse_sparsity, help="default 0.5 0.9")
+    parser.add_argument(
+        "--sparsities", nargs="+", type=parse_sparsity, help="default 0.1 0.3 0.5 0.7 0.9 0.99"
+    )
     parser.add_argument("--skip-naive", action="store_true", help="do not time the naive baseline")
     parser.add_argument("--skip-cold", action="store_true", help="do not time the cold start")
     parser.add_argument("--child-first-call", nargs=3, help=argparse.SUPPRESS)
