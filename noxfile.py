@@ -178,9 +178,16 @@ def demo(session: nox.Session) -> None:
 
 @nox.session
 def bench(session: nox.Session) -> None:
-    """Benchmarks against dense and naive baselines; writes benchmarks/RESULTS.md."""
+    """Benchmarks against dense and naive baselines; writes benchmarks/RESULTS.md.
+
+    ``nox -s bench -- --torch`` also installs PyTorch's CPU build and times it as an anchor.
+    """
     session.install("-e", ".", "flax>=0.10.4")
-    session.run("python", "benchmarks/run.py", *session.posargs)
+    args = list(session.posargs)
+    if "--torch" in args:
+        args.remove("--torch")
+        session.install("torch", "--index-url", "https://download.pytorch.org/whl/cpu")
+    session.run("python", "benchmarks/run.py", *args)
 
 
 @nox.session

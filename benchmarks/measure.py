@@ -6,6 +6,7 @@
 * the memory of each compiled candidate, from XLA's own accounting;
 * the first call and the cold start of an ``nnx`` MLP, each in a fresh child process;
 * the dependent steps of the mask's correction;
+* PyTorch's anchors, where torch is installed (``anchors.py``);
 * every figure of one shape and sparsity gathered in a ``Row``.
 """
 
@@ -25,6 +26,7 @@ import jax
 import jax.numpy as jnp
 
 import sparseinit
+from benchmarks import anchors
 
 # The command line: a first-call child re-invokes it with its hidden --child-first-call flag.
 ENTRY_POINT = Path(__file__).resolve().with_name("run.py")
@@ -305,6 +307,8 @@ class Row:
     first: dict[str, list[float]]
     memory: dict[str, Memory]
     steps: int
+    # PyTorch's milliseconds a call, by anchor, where torch is installed (see anchors.py).
+    anchors: dict[str, float] = dataclasses.field(default_factory=dict)
 
     def warm_ms(self, kind: str) -> float | None:
         return self.warm[kind].median_ms if kind in self.warm else None
@@ -356,4 +360,8 @@ def measure_row(
         for _ in range(processes):
             for kind in first:
                 first[kind].append(first_call_seconds(kind, shape, sparsity))
-    return Row(shape, sparsity, warm, first, memory, int(steps))
+    timed_anchors = {}
+    if detailed and anchors.available():
+        progress(f"{fmt_shape(shape)} sparsity {sparsity}: PyTorch anchors")
+        timed_anchors = anchors.time_anchors(shape, sparsity, repeats, target_seconds)
+    return Row(shape, sparsity, warm, first, memory, int(steps), timed_anchors)

@@ -84,6 +84,7 @@ def machine() -> list[tuple[str, str]]:
         ("jaxlib", version("jaxlib")),
         ("flax", version("flax")),
         ("numpy", version("numpy")),
+        ("torch (anchors only)", version("torch")),
         ("sparseinit", f"{version('sparseinit')} ({commit})"),
     ]
 
@@ -188,6 +189,7 @@ def report(
     lines += [f"| {k} | {v} |" for k, v in settings.items()]
     lines += _initializers_section(rows)
     lines += _sweeps_section(rows)
+    lines += _anchors_section(rows)
     lines += _memory_section(rows)
     lines += _cold_start_section(cold)
     lines += _targets_section(rows, cold)
@@ -273,6 +275,36 @@ def _sweeps_section(rows: list[Row]) -> list[str]:
             fmt_x(ratio(row.warm_ms("traced8"), row.warm_ms("sparse8"))),
         ]
         lines.append("| " + " | ".join(cells) + " |")
+    return lines
+
+
+def _anchors_section(rows: list[Row]) -> list[str]:
+    rows = [row for row in rows if row.anchors]
+    if not rows:
+        return []
+    lines = [
+        "",
+        "### PyTorch anchors",
+        "",
+        "Eager PyTorch on the same CPU, as its users call it (see `benchmarks/anchors.py`):",
+        "`torch.nn.init.sparse_` (zeros per input, normal weights) and the published",
+        "reference's per-neuron `randperm` loop (the semantics of `sparse`), on the",
+        "`(out, fan_in)` weight with as many entries as the kernel. sparseinit: the warm jitted",
+        "call above. A ratio below 1 means sparseinit is faster.",
+        "",
+        "| shape | sparsity | sparseinit ms | torch sparse_ ms | sparseinit / sparse_ "
+        "| reference loop ms | sparseinit / reference |",
+        "|---|---:|---:|---:|---:|---:|---:|",
+    ]
+    for row in rows:
+        ours = row.warm_ms("sparse")
+        torch_ms = row.anchors.get("torch sparse_")
+        loop_ms = row.anchors.get("reference loop")
+        lines.append(
+            f"| {fmt_shape(row.shape)} | {row.sparsity} | {fmt_ms(ours)} | {fmt_ms(torch_ms)} "
+            f"| {fmt_x(ratio(ours, torch_ms))} | {fmt_ms(loop_ms)} "
+            f"| {fmt_x(ratio(ours, loop_ms))} |"
+        )
     return lines
 
 

@@ -104,6 +104,18 @@ def test_targets_are_computed_from_the_figures():
     assert got["eager build of the nnx MLP alone, sparse / dense"] == ("1.40x", "**not met**")
 
 
+def test_pytorch_anchors_are_reported_as_ratios_where_measured():
+    timed = _row((784, 256), 0.5, 2.0, 3.0, 30.0, 1.0, 1.2, 1.5)
+    timed.anchors = {"torch sparse_": 6.0, "reference loop": 12.0}
+    untimed = _row((1024, 1024), 0.9, 2.0, 1.0, 30.0, 1.0, 1.2, 1.5)
+    lines = render.report([], [timed, untimed], None, {}).splitlines()
+    section = lines[lines.index("### PyTorch anchors") :]
+    start = section.index("|---|---:|---:|---:|---:|---:|---:|") + 1
+    table = section[start : section.index("", start)]
+    assert table == ["| 784x256 | 0.5 | 3 | 6 | 0.50x | 12 | 0.25x |"]
+    assert "### PyTorch anchors" not in render.report([], [untimed], None, {})
+
+
 def test_unmeasured_targets_are_not_reported_as_met():
     got = _statuses(render.targets([], None))
     assert got
