@@ -15,8 +15,15 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 from jax.core import Tracer
+from jax.experimental import checkify
+from jax.sharding import PartitionSpec, Sharding
 
-from sparseinit._typing import AxisLike
+from sparseinit._base_init import describe, uncalled_factory
+from sparseinit._typing import AxisLike, DTypeLike
+
+# The accepted values of the string arguments; _counting and _sampling implement each.
+ROUNDINGS = ("ceil", "round", "floor")
+DISTRIBUTIONS = ("uniform", "normal", "truncated_normal")
 
 
 def is_traced(x: Any) -> bool:
@@ -29,6 +36,16 @@ def _is_bool(x: Any) -> bool:
         return True
     dtype = getattr(x, "dtype", None)
     return dtype is not None and np.dtype(dtype) == np.bool_
+
+
+def _as_int(x: Any) -> int | None:
+    # The one integer parser: a Python or NumPy integer (anything with __index__), not a bool.
+    if _is_bool(x):
+        return None
+    try:
+        return operator.index(x)
+    except TypeError:
+        return None
 
 
 def check_unit_interval(fn: str, name: str, value: Any) -> float | jax.Array:
@@ -80,11 +97,8 @@ def check_count(fn: str, name: str, value: Any) -> int:
             f"{fn}: {name} must be a non-negative integer, not an array, got {value!r}; "
             f"pass a Python int such as {name}=1"
         )
-    try:
-        count = operator.index(value)
-    except TypeError:
-        raise ValueError(f"{fn}: {name} must be a non-negative integer, got {value!r}") from None
-    if count < 0:
+    count = _as_int(value)
+    if count is None or count < 0:
         raise ValueError(f"{fn}: {name} must be a non-negative integer, got {value!r}")
     return count
 
@@ -103,14 +117,9 @@ def check_shape(fn: str, shape: Any, *, min_ndim: int = 2) -> tuple[int, ...]:
         raise ValueError(f"{fn}: shape must be a sequence of integers, got {shape!r}")
     dims = []
     for dim in shape:
-        if _is_bool(dim):
+        size = _as_int(dim)
+        if size is None:
             raise ValueError(f"{fn}: shape must hold integers, got {dim!r} in {tuple(shape)}")
-        try:
-            size = operator.index(dim)
-        except TypeError:
-            raise ValueError(
-                f"{fn}: shape must hold integers, got {dim!r} in {tuple(shape)}"
-            ) from None
         if size < 0:
             raise ValueError(
                 f"{fn}: shape must hold non-negative integers, got {size} in {tuple(shape)}"
@@ -121,18 +130,35 @@ def check_shape(fn: str, shape: Any, *, min_ndim: int = 2) -> tuple[int, ...]:
     return tuple(dims)
 
 
+def parse_axis(fn: str, name: str, axis: Any) -> int | tuple[int, ...]:
+    """The form of an axis argument: an int, or a tuple of ints (not bools, not a string).
+
+    Factories store what this returns; calls (and the sparsity report) normalise it against the
+    shape with :func:`check_axes`.
+    """
+    single = None if isinstance(axis, Sequence) else _as_int(axis)
+    if single is not None:
+        return single
+    if isinstance(axis, Sequence) and not isinstance(axis, str):
+        items = [_as_int(a) for a in axis]
+        if all(i is not None for i in items):
+            return tuple(cast(list[int], items))
+    raise ValueError(f"{fn}: {name} must be an int or a sequence of ints, got {axis!r}")
+
+
+def check_axis_args(fn: str, in_axis: Any, out_axis: Any, batch_axis: Any) -> dict[str, Any]:
+    """The three axis arguments of a factory, each in the form :func:`parse_axis` gives."""
+    return {
+        "in_axis": parse_axis(fn, "in_axis", in_axis),
+        "out_axis": parse_axis(fn, "out_axis", out_axis),
+        "batch_axis": parse_axis(fn, "batch_axis", batch_axis),
+    }
+
+
 def _axes(fn: str, name: str, axis: Any, ndim: int, shape: tuple[int, ...]) -> tuple[int, ...]:
-    items = (axis,) if isinstance(axis, int | np.integer) else axis
-    if not isinstance(items, Sequence) or any(_is_bool(a) for a in items):
-        raise ValueError(f"{fn}: {name} must be an int or a sequence of ints, got {axis!r}")
+    parsed = parse_axis(fn, name, axis)
     axes = []
-    for a in items:
-        try:
-            index = operator.index(a)
-        except TypeError:
-            raise ValueError(
-                f"{fn}: {name} must be an int or a sequence of ints, got {axis!r}"
-            ) from None
+    for index in (parsed,) if isinstance(parsed, int) else parsed:
         if not -ndim <= index < ndim:
             raise ValueError(
                 f"{fn}: {name}={axis!r} is out of range for a {ndim}-dimensional shape {shape}"
@@ -171,19 +197,6 @@ def check_axes(
                 f"{name}={axes!r} for shape {shape}"
             )
     return ins, outs, batch
-
-
-def check_axis_arg(fn: str, name: str, axis: Any) -> int | tuple[int, ...]:
-    """Checks the form of an axis argument at factory time (its range is checked per call)."""
-    if isinstance(axis, int | np.integer) and not _is_bool(axis):
-        return int(axis)
-    if (
-        isinstance(axis, Sequence)
-        and not isinstance(axis, str)
-        and all(isinstance(a, int | np.integer) and not _is_bool(a) for a in axis)
-    ):
-        return tuple(int(a) for a in axis)
-    raise ValueError(f"{fn}: {name} must be an int or a sequence of ints, got {axis!r}")
 
 
 def check_dtype(fn: str, dtype: Any, *, allow_complex: bool = False) -> np.dtype:
@@ -226,3 +239,62 @@ def check_key(fn: str, key: Any) -> jax.Array:
             "use jax.vmap to initialise with a batch of keys"
         )
     return jax.random.wrap_key_data(jnp.asarray(key))
+
+
+def check_traced_sparsity(fn: str, sparsity: jax.Array) -> jax.Array:
+    """Whether a traced sparsity is in [0, 1]; reported through ``checkify`` when checkified.
+
+    Inside ``jit`` nothing can raise: the caller poisons the result where this is ``False``.
+    """
+    valid = (sparsity >= 0) & (sparsity <= 1)
+    checkify.debug_check(
+        valid, f"{fn}: sparsity must be in [0, 1], got {{sparsity}}", sparsity=sparsity
+    )
+    return valid
+
+
+def check_rank(fn: str, dims: tuple[int, ...], ndim: int | None, described: str) -> None:
+    """Checks that ``dims`` has exactly ``ndim`` dimensions (if given), as ``described``."""
+    if ndim is not None and len(dims) != ndim:
+        raise ValueError(f"{fn}: shape must be {described}, got {dims}")
+
+
+def check_bool(fn: str, name: str, value: Any) -> bool:
+    """Returns ``value`` as a Python bool; only ``True`` and ``False`` are accepted."""
+    if not isinstance(value, bool | np.bool_):
+        raise ValueError(f"{fn}: {name} must be True or False, got {value!r}")
+    return bool(value)
+
+
+def check_rounding(fn: str, rounding: Any) -> str:
+    """Returns ``rounding`` if it is one of :data:`ROUNDINGS`."""
+    return check_choice(fn, "rounding", rounding, ROUNDINGS)
+
+
+def check_dtype_arg(fn: str, dtype: DTypeLike) -> str | None:
+    """A factory's default dtype, stored by name (readable in ``repr``, hashable), or ``None``."""
+    if dtype is None:
+        return None
+    return np.dtype(check_dtype(fn, dtype)).name
+
+
+def check_sharding(fn: str, out_sharding: Any) -> Any:
+    """Accepts ``None``, a ``jax.sharding.Sharding`` or a ``PartitionSpec``."""
+    if out_sharding is None or isinstance(out_sharding, Sharding | PartitionSpec):
+        return out_sharding
+    raise ValueError(
+        f"{fn}: out_sharding must be a NamedSharding, a PartitionSpec or None, got {out_sharding!r}"
+    )
+
+
+def check_base_init(fn: str, base_init: Any) -> Any:
+    """Returns ``base_init`` if it is callable and not one of jax's factories left uncalled."""
+    if not callable(base_init):
+        raise ValueError(f"{fn}: base_init must be a callable initializer, got {base_init!r}")
+    factory = uncalled_factory(base_init)
+    if factory is not None:
+        raise ValueError(
+            f"{fn}: base_init must be an initializer, got the initializer factory "
+            f"{describe(base_init)} itself; did you mean {factory}()?"
+        )
+    return base_init
