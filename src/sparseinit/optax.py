@@ -74,7 +74,7 @@ def _mask_tree(masks: Any, fn: Callable[..., Any], *trees: Any) -> Any:
 def keep_sparsity(
     inner: optax.GradientTransformation,
     masks: Masks | Callable[[PyTree[Array]], Masks] | None = None,
-) -> optax.GradientTransformation:
+) -> optax.GradientTransformationExtraArgs:
     """Wraps ``inner`` so that masked-out weights stay exactly zero under every update.
 
     ``init(params)`` fixes the masks: by default from the initial parameters themselves
@@ -88,7 +88,9 @@ def keep_sparsity(
        ``params + update`` is exactly ``0`` there whatever ``inner`` did (weight decay,
        momentum, schedules). A weight that is zero gets an update of zero.
 
-    The update therefore needs ``params``. A mask that marks a weight that is not zero
+    The update therefore needs ``params``. Extra keyword arguments of the update (``value=``
+    for ``optax.contrib.reduce_on_plateau``, ...) go to ``inner`` unchanged, as optax's own
+    wrappers pass them. A mask that marks a weight that is not zero
     (explicit masks for parameters drawn dense, say) sets that weight to exactly zero at the
     first update and holds it there: pruning at the first step, not at ``init``.
 
@@ -99,7 +101,8 @@ def keep_sparsity(
             ``None`` (not masked) per parameter; or a function ``params -> masks``.
 
     Returns:
-        An ``optax.GradientTransformation`` whose state is a :class:`KeepSparsityState`.
+        An ``optax.GradientTransformationExtraArgs`` whose state is a
+        :class:`KeepSparsityState`.
 
     Raises:
         ValueError: from ``update`` when ``params`` is not given, or from ``init`` when a mask's
@@ -117,6 +120,7 @@ def keep_sparsity(
         >>> int((new["w"] == 0).sum()), int((new["b"] == 0).sum())  # 2 zeros per column
         (6, 0)
     """
+    inner = optax.with_extra_args_support(inner)
 
     def init_fn(params: PyTree[Array]) -> KeepSparsityState:
         if masks is None:
@@ -141,7 +145,10 @@ def keep_sparsity(
         return KeepSparsityState(inner=inner.init(params), masks=chosen)
 
     def update_fn(
-        updates: PyTree[Array], state: KeepSparsityState, params: PyTree[Array] | None = None
+        updates: PyTree[Array],
+        state: KeepSparsityState,
+        params: PyTree[Array] | None = None,
+        **extra_args: Any,
     ) -> tuple[PyTree[Array], KeepSparsityState]:
         if params is None:
             raise ValueError(
@@ -157,8 +164,8 @@ def keep_sparsity(
             return jnp.where(mask, update, -param.astype(update.dtype))
 
         grads = _mask_tree(state.masks, zero_masked, updates)
-        inner_updates, inner_state = inner.update(grads, state.inner, params)
+        inner_updates, inner_state = inner.update(grads, state.inner, params, **extra_args)
         final = _mask_tree(state.masks, hold, inner_updates, params)
         return final, KeepSparsityState(inner=inner_state, masks=state.masks)
 
-    return optax.GradientTransformation(init_fn, update_fn)  # type: ignore[arg-type]
+    return optax.GradientTransformationExtraArgs(init_fn, update_fn)  # type: ignore[arg-type]
