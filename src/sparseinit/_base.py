@@ -21,7 +21,7 @@ from sparseinit._build import build_mask, build_weights
 from sparseinit._counting import count_of
 from sparseinit._layout import Layout
 from sparseinit._plan import MaskPlan, Plan, Recipe
-from sparseinit._sampling import Distribution, FromBase
+from sparseinit._sampling import FromBase
 from sparseinit._typing import DTypeLike, KeyLike, OutSharding, ShapeLike
 from sparseinit._validation import (
     check_axes,
@@ -173,6 +173,3 @@ class SparseInitializer(abc.ABC):
             if shown or value != field.default:
                 parts.append(f"{field.name}={_format(value)}")
         return f"{self._name}({', '.join(parts)})"
-
-
-__all__ = ["Distribution", "FromBase", "SparseInitializer"]

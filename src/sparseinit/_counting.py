@@ -147,7 +147,7 @@ def count_of(rule: CountRule, fan_in: int) -> tuple[Count, jax.Array | None]:
     if isinstance(rule, ByNonzero):
         return Zeros(fan_in - min(rule.nonzero, fan_in)), None
     if is_traced(rule.sparsity):
-        return TracedSparsity(rule.rounding, rule.min_kept), rule.sparsity
+        return TracedSparsity(rule.rounding, rule.min_kept), cast(jax.Array, rule.sparsity)
     return Zeros(_concrete(float(rule.sparsity), fan_in, rule.rounding, rule.min_kept)), None
 
 

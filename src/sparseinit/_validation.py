@@ -133,17 +133,19 @@ def check_shape(fn: str, shape: Any, *, min_ndim: int = 2) -> tuple[int, ...]:
 def parse_axis(fn: str, name: str, axis: Any) -> int | tuple[int, ...]:
     """The form of an axis argument: an int, or a tuple of ints (not bools, not a string).
 
-    Factories store what this returns; calls (and the sparsity report) normalise it against the
-    shape with :func:`check_axes`.
+    Factories store what this returns; calls normalise it against the shape with
+    :func:`check_axes`, which parses it again, so the two agree on every form.
     """
-    single = None if isinstance(axis, Sequence) else _as_int(axis)
-    if single is not None:
-        return single
-    if isinstance(axis, Sequence) and not isinstance(axis, str):
-        items = [_as_int(a) for a in axis]
-        if all(i is not None for i in items):
-            return tuple(cast(list[int], items))
+    if _is_axis(axis):
+        return operator.index(axis)
+    if isinstance(axis, Sequence) and not isinstance(axis, str) and all(map(_is_axis, axis)):
+        return tuple(operator.index(a) for a in axis)
     raise ValueError(f"{fn}: {name} must be an int or a sequence of ints, got {axis!r}")
+
+
+def _is_axis(x: Any) -> bool:
+    # A Python or NumPy integer, not a bool, and not an array that happens to hold one.
+    return isinstance(x, int | np.integer) and _as_int(x) is not None
 
 
 def check_axis_args(fn: str, in_axis: Any, out_axis: Any, batch_axis: Any) -> dict[str, Any]:
@@ -298,3 +300,43 @@ def check_base_init(fn: str, base_init: Any) -> Any:
             f"{describe(base_init)} itself; did you mean {factory}()?"
         )
     return base_init
+
+
+def check_report_axes(name: str, value: Any, path: str, shape: tuple[int, ...]) -> tuple[int, ...]:
+    """The report's ``out_axis`` or ``batch_axis`` for the parameter at ``path``, normalised."""
+    items = (value,) if isinstance(value, int | np.integer) else value
+    axes = []
+    try:
+        for a in items:
+            index = _as_int(a)
+            if index is None:
+                raise TypeError
+            axes.append(index)
+    except TypeError:
+        raise ValueError(
+            f"sparsity_report: {name} must be an int or a sequence of ints, got {value!r}"
+        ) from None
+    ndim = len(shape)
+    if any(not -ndim <= a < ndim for a in axes):
+        raise ValueError(
+            f"sparsity_report: {name} must be an axis of {path} with shape {shape}, got {value}"
+        )
+    return tuple(a % ndim for a in axes)
+
+
+def check_report_layout(
+    path: str, shape: tuple[int, ...], outs: tuple[int, ...], batch: tuple[int, ...]
+) -> None:
+    """Checks that the report's neuron axes of a kernel are disjoint and leave a fan-in axis."""
+    if not outs:
+        raise ValueError(f"sparsity_report: out_axis must name at least one axis of {path}")
+    if set(outs) & set(batch):
+        raise ValueError(
+            f"sparsity_report: out_axis and batch_axis must differ, got out_axis={outs} and "
+            f"batch_axis={batch} for {path} with shape {shape}"
+        )
+    if set(outs) | set(batch) == set(range(len(shape))):
+        raise ValueError(
+            f"sparsity_report: out_axis={outs} and batch_axis={batch} leave no fan-in axis in "
+            f"{path} with shape {shape}"
+        )
