@@ -1,8 +1,13 @@
 """Checks of every argument at the library's boundary.
 
-Factories check hyper-parameters once; calls check shape, dtype and key. Every failure is a
+Every check of the library lives here: factories check hyper-parameters once; calls check
+shape, rank, axes, dtype, key and sharding; a traced sparsity is checked inside ``jit``
+(:func:`check_traced_sparsity`); the sparsity report checks its axes and ``keep_sparsity`` its
+masks here too. Every failure is a
 ``ValueError`` whose message names the function, the argument and the value, for example
-``sparse: sparsity must be in [0, 1], got 1.2``.
+``sparse: sparsity must be in [0, 1], got 1.2``. Integers are parsed in one place
+(:func:`_as_int`), axis arguments in another (:func:`parse_axis`), at factory and call time
+alike.
 """
 
 import math
@@ -339,4 +344,24 @@ def check_report_layout(
         raise ValueError(
             f"sparsity_report: out_axis={outs} and batch_axis={batch} leave no fan-in axis in "
             f"{path} with shape {shape}"
+        )
+
+
+def check_mask(mask: Any, param: Any) -> jax.Array:
+    """A mask of ``keep_sparsity`` as a boolean array of its parameter's shape."""
+    mask = jnp.asarray(mask, bool)
+    if mask.shape != jnp.shape(param):
+        raise ValueError(
+            f"keep_sparsity: masks must have the shape of their parameter, got "
+            f"{mask.shape} for a parameter of shape {jnp.shape(param)}"
+        )
+    return mask
+
+
+def check_update_params(params: Any) -> None:
+    """``keep_sparsity``'s update holds weights at zero through ``params``: it needs them."""
+    if params is None:
+        raise ValueError(
+            "keep_sparsity: update needs params (call opt.update(grads, state, params)), "
+            "got params=None"
         )

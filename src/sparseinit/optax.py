@@ -15,6 +15,8 @@ import jax.numpy as jnp
 import optax
 from jaxtyping import Array, Bool, PyTree
 
+from sparseinit._validation import check_mask, check_update_params
+
 __all__ = ["KeepSparsityState", "keep_sparsity", "kernel_masks"]
 
 #: A tree of masks: a boolean array (``True`` where the weight may train) or ``None``
@@ -130,17 +132,8 @@ def keep_sparsity(
         else:
             chosen = masks
 
-        def check(mask: Any, param: Any) -> Any:
-            mask = jnp.asarray(mask, bool)
-            if mask.shape != jnp.shape(param):
-                raise ValueError(
-                    f"keep_sparsity: masks must have the shape of their parameter, got "
-                    f"{mask.shape} for a parameter of shape {jnp.shape(param)}"
-                )
-            return mask
-
         chosen = jax.tree.map(
-            lambda m, p: None if m is None else check(m, p), chosen, params, is_leaf=_is_none
+            lambda m, p: None if m is None else check_mask(m, p), chosen, params, is_leaf=_is_none
         )
         return KeepSparsityState(inner=inner.init(params), masks=chosen)
 
@@ -150,11 +143,7 @@ def keep_sparsity(
         params: PyTree[Array] | None = None,
         **extra_args: Any,
     ) -> tuple[PyTree[Array], KeepSparsityState]:
-        if params is None:
-            raise ValueError(
-                "keep_sparsity: update needs params (call opt.update(grads, state, params)), "
-                "got params=None"
-            )
+        check_update_params(params)
 
         def zero_masked(mask: Any, grad: Any) -> Any:
             return jnp.where(mask, grad, jnp.zeros_like(grad))
