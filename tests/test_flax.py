@@ -57,6 +57,31 @@ def test_conv_including_grouped(groups):
     assert set(zeros_per_neuron(linen).tolist()) == {math.ceil(0.7 * fan_in)}
 
 
+def test_flax_nnx_linear():
+    layer = nnx.Linear(784, 256, kernel_init=sparseinit.sparse(0.9), rngs=nnx.Rngs(0))
+    kernel = np.asarray(layer.kernel[...])
+    assert kernel.shape == (784, 256)
+    np.testing.assert_array_equal((kernel == 0).sum(axis=0), np.full(256, 706))
+
+
+def test_flax_linen_dense():
+    model = nn.Dense(256, kernel_init=sparseinit.sparse(0.9))
+    params = model.init(jax.random.key(0), jnp.ones((1, 784)))
+    kernel = np.asarray(params["params"]["kernel"])
+    assert kernel.shape == (784, 256)
+    np.testing.assert_array_equal((kernel == 0).sum(axis=0), np.full(256, 706))
+
+
+def test_flax_nnx_conv():
+    layer = nnx.Conv(
+        16, 32, kernel_size=(3, 3), kernel_init=sparseinit.sparse(0.5), rngs=nnx.Rngs(0)
+    )
+    kernel = np.asarray(layer.kernel[...])
+    assert kernel.shape == (3, 3, 16, 32)
+    zeros = math.ceil(0.5 * 3 * 3 * 16)
+    np.testing.assert_array_equal(zeros_per_neuron(kernel), np.full(32, zeros))
+
+
 @pytest.mark.parametrize("transpose_kernel", [False, True])
 def test_conv_transpose(transpose_kernel):
     init = sparseinit.flax.conv_transpose(0.5, transpose_kernel=transpose_kernel)
@@ -69,6 +94,56 @@ def test_conv_transpose(transpose_kernel):
     assert set(zeros_per_neuron(kernel, out_axis=out_axis).tolist()) == {18}  # 0.5 * 3*3*4
     y = layer(jnp.ones((1, 5, 5, 4)))
     assert y.shape == (1, 5, 5, 8)  # "SAME" padding, stride 1
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "pattern"),
+    [
+        ({"in_axis": 0}, r"in_axis=0 conflicts with transpose_kernel=True"),
+        ({"out_axis": -1}, r"out_axis=-1 conflicts with transpose_kernel=True"),
+        ({"in_axis": (0, 1)}, r"in_axis=\(0, 1\) conflicts with transpose_kernel=True"),
+    ],
+)
+def test_conv_transpose_rejects_axes_that_conflict_with_transpose_kernel(kwargs, pattern):
+    with pytest.raises(ValueError, match=rf"^conv_transpose: {pattern}"):
+        sparseinit.flax.conv_transpose(0.5, transpose_kernel=True, **kwargs)
+
+
+def test_conv_transpose_takes_the_axes_it_would_set_and_any_without_transpose_kernel():
+    same = sparseinit.flax.conv_transpose(0.5, transpose_kernel=True, in_axis=-1, out_axis=-2)
+    assert same == sparseinit.flax.conv_transpose(0.5, transpose_kernel=True)
+    assert (same.in_axis, same.out_axis) == (-1, -2)
+    plain = sparseinit.flax.conv_transpose(0.5, in_axis=0, out_axis=-1)
+    assert (plain.in_axis, plain.out_axis) == (0, -1)
+    assert sparseinit.flax.conv_transpose(0.5) == sparseinit.sparse(0.5)
+
+
+def test_helpers_pass_every_parameter_to_sparse():
+    init = sparseinit.flax.embed(
+        0.5,
+        distribution="normal",
+        scale=2.0,
+        rounding="floor",
+        rescale=True,
+        min_kept=1,
+        batch_axis=(0,),
+        dtype=jnp.bfloat16,
+    )
+    expected = sparseinit.sparse(
+        0.5,
+        distribution="normal",
+        scale=2.0,
+        rounding="floor",
+        rescale=True,
+        min_kept=1,
+        in_axis=-1,
+        out_axis=-2,
+        batch_axis=(0,),
+        dtype=jnp.bfloat16,
+    )
+    assert init == expected
+    with pytest.raises(TypeError):
+        sparseinit.flax.embed(0.5, in_axis=0)  # the embedding's axes are fixed
 
 
 def test_embed_rows_are_neurons():

@@ -1,12 +1,11 @@
 """The initializer objects: repr, equality, hashing, immutability and the JAX protocol.
 
-Also the integrations the contract promises: ``sparsify`` over JAX's, Flax's and a user's
-initializers, and Flax ``nnx`` and ``linen`` layers taking these objects as ``kernel_init``.
+Also the integration the contract promises: ``sparsify`` over JAX's, Flax's and a user's
+initializers. Flax layers taking these objects as ``kernel_init`` are tested in test_flax.py.
 """
 
 import dataclasses
 import functools
-import math
 
 import jax
 import jax.numpy as jnp
@@ -316,34 +315,6 @@ def test_sparsify_never_keeps_an_exact_zero(key):
     np.testing.assert_array_equal(mask, w != 0)
     np.testing.assert_array_equal(zeros_per_neuron(w), np.full(4, 3))
     assert np.all(np.abs(w[mask]) == np.finfo(np.float32).tiny)
-
-
-# ---- Flax layers ----------------------------------------------------------------------------
-
-
-def test_flax_nnx_linear():
-    layer = nnx.Linear(784, 256, kernel_init=sparseinit.sparse(0.9), rngs=nnx.Rngs(0))
-    kernel = np.asarray(layer.kernel[...])
-    assert kernel.shape == (784, 256)
-    np.testing.assert_array_equal((kernel == 0).sum(axis=0), np.full(256, 706))
-
-
-def test_flax_linen_dense():
-    model = linen.Dense(256, kernel_init=sparseinit.sparse(0.9))
-    params = model.init(jax.random.key(0), jnp.ones((1, 784)))
-    kernel = np.asarray(params["params"]["kernel"])
-    assert kernel.shape == (784, 256)
-    np.testing.assert_array_equal((kernel == 0).sum(axis=0), np.full(256, 706))
-
-
-def test_flax_nnx_conv():
-    layer = nnx.Conv(
-        16, 32, kernel_size=(3, 3), kernel_init=sparseinit.sparse(0.5), rngs=nnx.Rngs(0)
-    )
-    kernel = np.asarray(layer.kernel[...])
-    assert kernel.shape == (3, 3, 16, 32)
-    zeros = math.ceil(0.5 * 3 * 3 * 16)
-    np.testing.assert_array_equal(zeros_per_neuron(kernel), np.full(32, zeros))
 
 
 # ---- jax's generic initializer tests, over every sparseinit initializer ---------------------

@@ -154,3 +154,52 @@ def test_works_with_nnx_optimizer():
     assert np.all(kernel[zeros] == 0)
     assert np.all(kernel[~zeros] != 0)
     assert np.all(np.asarray(model.bias[...]) != 0)
+
+
+def test_extra_arguments_reach_the_wrapped_transformation():
+    # reduce_on_plateau needs value=: the wrapper forwards it, as optax's own wrappers do.
+    params = _params(jax.random.key(0))
+    x, y = _regression()
+    inner = optax.chain(optax.adam(0.1), optax.contrib.reduce_on_plateau(patience=1, factor=0.5))
+    opt = keep_sparsity(inner)
+    assert isinstance(opt, optax.GradientTransformationExtraArgs)
+    state = opt.init(params)
+    zeros = jax.tree.map(lambda p: p == 0, params)
+    for _ in range(3):
+        loss, grads = jax.value_and_grad(_loss)(params, x, y)
+        updates, state = opt.update(grads, state, params, value=loss)
+        params = optax.apply_updates(params, updates)
+    plateau = state.inner[1]
+    assert float(plateau.best_value) < float("inf")  # the value reached the inner state
+    for kernel in ("hidden", "out"):
+        held = np.asarray(params[kernel]["kernel"])[np.asarray(zeros[kernel]["kernel"])]
+        np.testing.assert_array_equal(held, 0.0)
+
+
+def test_a_transformation_without_extra_arguments_ignores_them():
+    # A plain GradientTransformation is wrapped to accept (and drop) what it does not take.
+    params = _params(jax.random.key(0))
+    opt = keep_sparsity(optax.sgd(0.1))
+    state = opt.init(params)
+    grads = jax.tree.map(jnp.ones_like, params)
+    updates, _ = opt.update(grads, state, params, value=jnp.float32(1.0))
+    plain, _ = keep_sparsity(optax.sgd(0.1)).update(grads, opt.init(params), params)
+    jax.tree.map(np.testing.assert_array_equal, updates, plain)
+
+
+def test_a_required_extra_argument_is_forwarded_by_name():
+    seen = []
+
+    def update(updates, state, params=None, *, loss, **extra_args):
+        del params, extra_args
+        seen.append(loss)
+        return updates, state
+
+    inner = optax.GradientTransformationExtraArgs(lambda params: optax.EmptyState(), update)
+    params = _params(jax.random.key(0))
+    opt = keep_sparsity(inner)
+    grads = jax.tree.map(jnp.ones_like, params)
+    opt.update(grads, opt.init(params), params, loss=jnp.float32(2.5))
+    assert [float(v) for v in seen] == [2.5]
+    with pytest.raises(TypeError, match="loss"):
+        opt.update(grads, opt.init(params), params)

@@ -29,7 +29,7 @@ from sparseinit._initializers import (
     sparsify,
     torch_sparse,
 )
-from sparseinit._seed import sparse_init
+from sparseinit._sparse_init import sparse_init
 
 __version__ = "0.1.0"
 

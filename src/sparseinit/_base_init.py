@@ -18,8 +18,6 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from sparseinit import _validation as v
-
 # Factories of jax.nn.initializers (re-exported by flax.linen.initializers and
 # flax.nnx.initializers) and Flax's own: each returns an initializer and is not one.
 _FACTORIES = frozenset(
@@ -187,7 +185,7 @@ def _call_text(call: BaseCall) -> str:
 
 
 def resolve(
-    fn: str, base_init: Callable[..., Any], shape: tuple[int, ...], dtype: Any
+    fn: str, base_init: Callable[..., Any], shape: tuple[int, ...], requested: np.dtype | None
 ) -> tuple[np.dtype, BaseCall]:
     """The result's dtype and how to call ``base_init``, checked by ``jax.eval_shape``.
 
@@ -195,7 +193,8 @@ def resolve(
         fn: the public function's name, for messages.
         base_init: the user's base initializer.
         shape: the requested shape.
-        dtype: the requested dtype, or ``None`` for the base initializer's own default.
+        requested: the requested dtype, already checked, or ``None`` for the base
+            initializer's own default.
 
     Returns:
         ``(dtype, call)``: the canonical dtype of the result, and the call to build it with.
@@ -204,13 +203,13 @@ def resolve(
         ValueError: if ``base_init`` does not return an array of ``shape`` and of ``dtype``
             (or, with no dtype, a floating or complex array).
     """
-    if dtype is not None:
-        requested: np.dtype | None = v.check_dtype(fn, dtype, allow_complex=True)
+    if requested is not None:
         call, call_dtype = BaseCall(base_init, True), requested
     elif _takes_two_arguments(base_init):
-        requested, call, call_dtype = None, BaseCall(base_init, False), None
+        call, call_dtype = BaseCall(base_init, False), None
     else:
-        requested = v.check_dtype(fn, None)
+        # JAX's default float, as for any initializer called without a dtype.
+        requested = np.dtype(jnp.result_type(float))
         call, call_dtype = BaseCall(base_init, True), requested
     label = describe(base_init)
     try:

@@ -1,271 +1,39 @@
-"""The initializers: small immutable objects that follow the JAX initializer protocol.
+"""The four published initializers: final frozen dataclasses and the factories that build them.
 
 Each factory (:func:`sparse`, :func:`sparsify`, :func:`martens`, :func:`torch_sparse`) checks
-its hyper-parameters once and returns a frozen dataclass. Calling it checks the shape, dtype
-and key, derives the fan-in and the count of zeros from them, and runs the jitted builder.
+its hyper-parameters once and returns an initializer whose fields are those parameters. Each
+class says what it is in :meth:`~sparseinit.SparseInitializer._recipe`; calling it (shape,
+dtype and key checks, counting, building) is :class:`~sparseinit.SparseInitializer`'s work.
 """
 
-import abc
 import dataclasses
-import math
 from collections.abc import Callable
-from typing import Any, ClassVar, cast
+from typing import Any, ClassVar, final
 
 import jax
-import jax.numpy as jnp
-import numpy as np
-from jaxtyping import Array, Bool, Inexact
 
-from sparseinit import _validation as v
-from sparseinit._base_init import describe, resolve, uncalled_factory
-from sparseinit._build import Plan, build
-from sparseinit._counting import ROUNDINGS, num_zeros
-from sparseinit._layout import Layout
-from sparseinit._sampling import DISTRIBUTIONS
-from sparseinit._sharding import check_sharding
-from sparseinit._typing import (
-    AxisLike,
-    CountLike,
-    DTypeLike,
-    KeyLike,
-    OutSharding,
-    RealLike,
-    ShapeLike,
-    SparsityLike,
+from sparseinit._base import SparseInitializer
+from sparseinit._counting import ByNonzero, BySparsity
+from sparseinit._plan import Rank, Recipe
+from sparseinit._sampling import Distribution, FromBase
+from sparseinit._typing import AxisLike, DTypeLike, ScalarLike
+from sparseinit._validation import (
+    DISTRIBUTIONS,
+    check_axis_args,
+    check_base_init,
+    check_bool,
+    check_choice,
+    check_count,
+    check_dtype_arg,
+    check_positive,
+    check_rounding,
+    check_unit_interval,
 )
 
-__all__ = [
-    "Martens",
-    "SparseInit",
-    "SparseInitializer",
-    "Sparsified",
-    "TorchSparse",
-    "martens",
-    "sparse",
-    "sparsify",
-    "torch_sparse",
-]
 
-
-def _format(value: Any) -> str:
-    if v.is_traced(value):
-        return f"<traced {value.dtype}{list(value.shape)}>"
-    if isinstance(value, np.dtype):
-        return repr(value.name)
-    if callable(value) and not dataclasses.is_dataclass(value):
-        return describe(value)
-    return repr(value)
-
-
+@final
 @dataclasses.dataclass(frozen=True, repr=False)
-class SparseInitializer(abc.ABC):
-    """Base of every sparseinit initializer: an exact per-neuron mask over given values.
-
-    Subclasses are frozen dataclasses (hashable, comparable and usable as ``jit`` static
-    arguments when their parameters are concrete) and say how many zeros a neuron gets and
-    what the kept weights are. Instances are called as ``init(key, shape, dtype=None,
-    out_sharding=None)``, like any ``jax.nn.initializers`` initializer, and have
-    :meth:`mask`.
-    """
-
-    _name: ClassVar[str] = "sparse"
-    # Parameters shown in repr even at their default values.
-    _always_shown: ClassVar[tuple[str, ...]] = ()
-
-    # ---- what subclasses define ----------------------------------------------------------
-    @abc.abstractmethod
-    def _axes(self) -> tuple[AxisLike, AxisLike, AxisLike]:
-        """``(in_axis, out_axis, batch_axis)`` as given by the user."""
-
-    def _traced_sparsity(self) -> jax.Array | None:
-        """The traced sparsity, if any; the count is then computed inside ``jit``."""
-        return None
-
-    @abc.abstractmethod
-    def _zeros(self, fan_in: int) -> int:
-        """Zeros per neuron for a concrete parameterisation."""
-
-    def _rounding(self) -> str:
-        return "ceil"
-
-    def _min_kept(self) -> int:
-        return 0
-
-    @abc.abstractmethod
-    def _values(self, fan_in: int) -> tuple[str | None, float, Callable[..., Any] | None]:
-        """``(distribution, scale, base_init)`` of the kept weights."""
-
-    def _default_dtype(self) -> DTypeLike:
-        return None
-
-    def _allow_complex(self) -> bool:
-        return False
-
-    def _rescale(self) -> bool:
-        return False
-
-    def _min_ndim(self) -> int:
-        return 2
-
-    def _check_shape(self, shape: tuple[int, ...]) -> None:  # noqa: B027 (optional hook)
-        """Extra shape rules of a subclass; none by default."""
-
-    # ---- the protocol --------------------------------------------------------------------
-    def _plan(
-        self, shape: ShapeLike, dtype: DTypeLike, out_sharding: OutSharding, *, values: bool = True
-    ) -> tuple[Plan, jax.Array | None]:
-        name = self._name
-        dims = v.check_shape(name, shape, min_ndim=self._min_ndim())
-        self._check_shape(dims)
-        _, outs, batch = v.check_axes(name, dims, *self._axes())
-        layout = Layout.of(dims, outs, batch)
-        sharding = check_sharding(name, out_sharding)
-        traced = self._traced_sparsity()
-        fan_in = layout.fan_in
-        distribution, scale, base_init = self._values(fan_in)
-        if base_init is not None and values:
-            # The base initializer's output decides the dtype when none is given.
-            canonical, base_init = resolve(name, base_init, dims, dtype)
-        else:
-            requested = self._default_dtype() if dtype is None else dtype
-            canonical = v.check_dtype(name, requested, allow_complex=self._allow_complex())
-        plan = Plan(
-            name=name,
-            layout=layout,
-            dtype=canonical,
-            zeros=None if traced is not None else self._zeros(fan_in),
-            rounding=self._rounding(),
-            distribution=distribution,
-            scale=scale,
-            rescale=self._rescale(),
-            base_init=base_init,
-            sharding=sharding,
-            min_kept=self._min_kept(),
-        )
-        return plan, traced
-
-    def __call__(
-        self,
-        key: KeyLike,
-        shape: ShapeLike,
-        dtype: DTypeLike = None,
-        out_sharding: OutSharding = None,
-    ) -> Inexact[Array, "..."]:
-        """Draws a sparse weight array.
-
-        Args:
-            key: a typed (``jax.random.key``) or raw (``jax.random.PRNGKey``) key, unbatched.
-            shape: the weight shape, at least two dimensions.
-            dtype: a floating dtype; ``None`` takes the initializer's ``dtype`` (for
-                :func:`sparsify`, the dtype its base initializer returns) or JAX's default
-                float.
-            out_sharding: a ``NamedSharding`` (or a ``PartitionSpec`` under a mesh) for the
-                result; each device builds only its shard.
-
-        Returns:
-            The weights, exactly as sparse per neuron as the initializer says.
-
-        Raises:
-            ValueError: for a bad shape, axis, dtype, key or sharding, or (:func:`sparsify`) a
-                base initializer that does not return an array of ``shape`` and ``dtype``.
-        """
-        plan, traced = self._plan(shape, dtype, out_sharding)
-        typed_key = v.check_key(self._name, key)
-        if math.prod(plan.layout.shape) == 0:
-            return jnp.zeros(plan.layout.shape, plan.dtype)
-        return build(plan, False, typed_key, traced)
-
-    def mask(
-        self, key: KeyLike, shape: ShapeLike, out_sharding: OutSharding = None
-    ) -> Bool[Array, "..."]:
-        """The support of ``self(key, shape, ...)``: ``True`` where a weight is kept.
-
-        The mask does not depend on the dtype, and ``init.mask(key, shape) == (init(key,
-        shape) != 0)`` holds for every dtype: a kept weight is never exactly zero.
-
-        Args:
-            key: the key that is (or will be) passed to the initializer.
-            shape: the weight shape.
-            out_sharding: where to place the mask, as for the call.
-
-        Returns:
-            A boolean array of ``shape``.
-        """
-        plan, traced = self._plan(shape, None, out_sharding, values=False)
-        # The mask depends only on the count, the shape and the axes: one compiled program
-        # serves every distribution, scale and base initializer.
-        plan = dataclasses.replace(
-            plan,
-            dtype=np.dtype(np.float32),
-            distribution=None,
-            scale=1.0,
-            rescale=False,
-            base_init=None,
-        )
-        typed_key = v.check_key(self._name, key)
-        if math.prod(plan.layout.shape) == 0:
-            return jnp.zeros(plan.layout.shape, bool)
-        return build(plan, True, typed_key, traced)
-
-    def __repr__(self) -> str:
-        parts = []
-        for field in dataclasses.fields(self):
-            value = getattr(self, field.name)
-            shown = field.name in self._always_shown or v.is_traced(value)
-            if shown or value != field.default:
-                parts.append(f"{field.name}={_format(value)}")
-        return f"{self._name}({', '.join(parts)})"
-
-
-def _axis_args(name: str, in_axis: Any, out_axis: Any, batch_axis: Any) -> dict[str, Any]:
-    return {
-        "in_axis": v.check_axis_arg(name, "in_axis", in_axis),
-        "out_axis": v.check_axis_arg(name, "out_axis", out_axis),
-        "batch_axis": v.check_axis_arg(name, "batch_axis", batch_axis),
-    }
-
-
-class _AxesMixin:
-    """Shared by the initializers whose axes are user parameters."""
-
-    in_axis: AxisLike
-    out_axis: AxisLike
-    batch_axis: AxisLike
-
-    def _axes(self) -> tuple[AxisLike, AxisLike, AxisLike]:
-        return self.in_axis, self.out_axis, self.batch_axis
-
-
-def _check_rounding(name: str, rounding: Any) -> str:
-    return v.check_choice(name, "rounding", rounding, ROUNDINGS)
-
-
-def _check_dtype_arg(name: str, dtype: DTypeLike, allow_complex: bool = False) -> DTypeLike:
-    if dtype is None:
-        return None
-    return np.dtype(v.check_dtype(name, dtype, allow_complex=allow_complex)).name
-
-
-class _SparsityMixin:
-    """Shared by the initializers whose count is ``R(sparsity * fan_in)``."""
-
-    sparsity: float | jax.Array
-
-    def _traced_sparsity(self) -> jax.Array | None:
-        return cast(jax.Array, self.sparsity) if v.is_traced(self.sparsity) else None
-
-    def _zeros(self, fan_in: int) -> int:
-        return num_zeros(float(self.sparsity), fan_in, self._rounding(), min_kept=self._min_kept())
-
-    def _rounding(self) -> str:
-        return "ceil"
-
-    def _min_kept(self) -> int:
-        return 0
-
-
-@dataclasses.dataclass(frozen=True, repr=False)
-class SparseInit(_SparsityMixin, _AxesMixin, SparseInitializer):
+class SparseInit(SparseInitializer):
     """SparseInit (Elsayed, Vasan and Mahmood, 2024). Built by :func:`sparse`."""
 
     _name: ClassVar[str] = "sparse"
@@ -282,30 +50,24 @@ class SparseInit(_SparsityMixin, _AxesMixin, SparseInitializer):
     batch_axis: AxisLike = ()
     dtype: Any = None
 
-    def _rounding(self) -> str:
-        return self.rounding
-
-    def _min_kept(self) -> int:
-        return self.min_kept
-
-    def _values(self, fan_in: int) -> tuple[str | None, float, Callable[..., Any] | None]:
-        return self.distribution, self.scale / math.sqrt(max(fan_in, 1)), None
-
-    def _rescale(self) -> bool:
-        return self.rescale
-
-    def _default_dtype(self) -> DTypeLike:
-        return self.dtype
+    def _recipe(self) -> Recipe:
+        return Recipe(
+            axes=(self.in_axis, self.out_axis, self.batch_axis),
+            count=BySparsity(self.sparsity, self.rounding, self.min_kept),
+            values=Distribution(self.distribution, self.scale, per_fan_in=True),
+            rescale=self.rescale,
+            dtype=self.dtype,
+        )
 
 
 def sparse(
-    sparsity: SparsityLike = 0.9,
+    sparsity: ScalarLike = 0.9,
     *,
     distribution: str = "uniform",
-    scale: RealLike = 1.0,
+    scale: ScalarLike = 1.0,
     rounding: str = "ceil",
     rescale: bool = False,
-    min_kept: CountLike = 0,
+    min_kept: ScalarLike = 0,
     in_axis: AxisLike = -2,
     out_axis: AxisLike = -1,
     batch_axis: AxisLike = (),
@@ -382,25 +144,20 @@ def sparse(
     """
     name = "sparse"
     return SparseInit(
-        sparsity=v.check_unit_interval(name, "sparsity", sparsity),
-        distribution=v.check_choice(name, "distribution", distribution, DISTRIBUTIONS),
-        scale=v.check_positive(name, "scale", scale),
-        rounding=_check_rounding(name, rounding),
-        rescale=_check_bool(name, "rescale", rescale),
-        min_kept=v.check_count(name, "min_kept", min_kept),
-        **_axis_args(name, in_axis, out_axis, batch_axis),
-        dtype=_check_dtype_arg(name, dtype),
+        sparsity=check_unit_interval(name, "sparsity", sparsity),
+        distribution=check_choice(name, "distribution", distribution, DISTRIBUTIONS),
+        scale=check_positive(name, "scale", scale),
+        rounding=check_rounding(name, rounding),
+        rescale=check_bool(name, "rescale", rescale),
+        min_kept=check_count(name, "min_kept", min_kept),
+        **check_axis_args(name, in_axis, out_axis, batch_axis),
+        dtype=check_dtype_arg(name, dtype),
     )
 
 
-def _check_bool(name: str, argname: str, value: Any) -> bool:
-    if not isinstance(value, bool | np.bool_):
-        raise ValueError(f"{name}: {argname} must be True or False, got {value!r}")
-    return bool(value)
-
-
+@final
 @dataclasses.dataclass(frozen=True, repr=False)
-class Sparsified(_SparsityMixin, _AxesMixin, SparseInitializer):
+class Sparsified(SparseInitializer):
     """Any initializer's values under the exact per-neuron mask. Built by :func:`sparsify`."""
 
     _name: ClassVar[str] = "sparsify"
@@ -415,29 +172,22 @@ class Sparsified(_SparsityMixin, _AxesMixin, SparseInitializer):
     out_axis: AxisLike = -1
     batch_axis: AxisLike = ()
 
-    def _rounding(self) -> str:
-        return self.rounding
-
-    def _min_kept(self) -> int:
-        return self.min_kept
-
-    def _values(self, fan_in: int) -> tuple[str | None, float, Callable[..., Any] | None]:
-        return None, 1.0, self.base_init
-
-    def _rescale(self) -> bool:
-        return self.rescale
-
-    def _allow_complex(self) -> bool:
-        return True
+    def _recipe(self) -> Recipe:
+        return Recipe(
+            axes=(self.in_axis, self.out_axis, self.batch_axis),
+            count=BySparsity(self.sparsity, self.rounding, self.min_kept),
+            values=FromBase(self.base_init),
+            rescale=self.rescale,
+        )
 
 
 def sparsify(
     base_init: Callable[..., Any],
-    sparsity: SparsityLike = 0.9,
+    sparsity: ScalarLike = 0.9,
     *,
     rounding: str = "ceil",
     rescale: bool = False,
-    min_kept: CountLike = 0,
+    min_kept: ScalarLike = 0,
     in_axis: AxisLike = -2,
     out_axis: AxisLike = -1,
     batch_axis: AxisLike = (),
@@ -489,26 +239,19 @@ def sparsify(
         dtype(bfloat16)
     """
     name = "sparsify"
-    if not callable(base_init):
-        raise ValueError(f"{name}: base_init must be a callable initializer, got {base_init!r}")
-    factory = uncalled_factory(base_init)
-    if factory is not None:
-        raise ValueError(
-            f"{name}: base_init must be an initializer, got the initializer factory "
-            f"{describe(base_init)} itself; did you mean {factory}()?"
-        )
     return Sparsified(
-        base_init=base_init,
-        sparsity=v.check_unit_interval(name, "sparsity", sparsity),
-        rounding=_check_rounding(name, rounding),
-        rescale=_check_bool(name, "rescale", rescale),
-        min_kept=v.check_count(name, "min_kept", min_kept),
-        **_axis_args(name, in_axis, out_axis, batch_axis),
+        base_init=check_base_init(name, base_init),
+        sparsity=check_unit_interval(name, "sparsity", sparsity),
+        rounding=check_rounding(name, rounding),
+        rescale=check_bool(name, "rescale", rescale),
+        min_kept=check_count(name, "min_kept", min_kept),
+        **check_axis_args(name, in_axis, out_axis, batch_axis),
     )
 
 
+@final
 @dataclasses.dataclass(frozen=True, repr=False)
-class Martens(_AxesMixin, SparseInitializer):
+class Martens(SparseInitializer):
     """Martens (2010) sparse initialization. Built by :func:`martens`."""
 
     _name: ClassVar[str] = "martens"
@@ -521,20 +264,19 @@ class Martens(_AxesMixin, SparseInitializer):
     batch_axis: AxisLike = ()
     dtype: Any = None
 
-    def _zeros(self, fan_in: int) -> int:
-        return fan_in - min(self.nonzero, fan_in)
-
-    def _values(self, fan_in: int) -> tuple[str | None, float, Callable[..., Any] | None]:
-        return "normal", self.std, None
-
-    def _default_dtype(self) -> DTypeLike:
-        return self.dtype
+    def _recipe(self) -> Recipe:
+        return Recipe(
+            axes=(self.in_axis, self.out_axis, self.batch_axis),
+            count=ByNonzero(self.nonzero),
+            values=Distribution("normal", self.std),
+            dtype=self.dtype,
+        )
 
 
 def martens(
-    nonzero: CountLike = 15,
+    nonzero: ScalarLike = 15,
     *,
-    std: RealLike = 1.0,
+    std: ScalarLike = 1.0,
     in_axis: AxisLike = -2,
     out_axis: AxisLike = -1,
     batch_axis: AxisLike = (),
@@ -575,15 +317,16 @@ def martens(
     """
     name = "martens"
     return Martens(
-        nonzero=v.check_count(name, "nonzero", nonzero),
-        std=v.check_positive(name, "std", std),
-        **_axis_args(name, in_axis, out_axis, batch_axis),
-        dtype=_check_dtype_arg(name, dtype),
+        nonzero=check_count(name, "nonzero", nonzero),
+        std=check_positive(name, "std", std),
+        **check_axis_args(name, in_axis, out_axis, batch_axis),
+        dtype=check_dtype_arg(name, dtype),
     )
 
 
+@final
 @dataclasses.dataclass(frozen=True, repr=False)
-class TorchSparse(_SparsityMixin, SparseInitializer):
+class TorchSparse(SparseInitializer):
     """``torch.nn.init.sparse_`` for a Flax kernel. Built by :func:`torch_sparse`."""
 
     _name: ClassVar[str] = "torch_sparse"
@@ -593,28 +336,21 @@ class TorchSparse(_SparsityMixin, SparseInitializer):
     std: float = 0.01
     dtype: Any = None
 
-    def _axes(self) -> tuple[AxisLike, AxisLike, AxisLike]:
-        # PyTorch zeros per column of its (out, in) weight, i.e. per input: on the Flax
-        # kernel (in, out) the "neurons" are the rows and the count runs over the outputs.
-        return -1, -2, ()
-
-    def _values(self, fan_in: int) -> tuple[str | None, float, Callable[..., Any] | None]:
-        return "normal", self.std, None
-
-    def _default_dtype(self) -> DTypeLike:
-        return self.dtype
-
-    def _check_shape(self, shape: tuple[int, ...]) -> None:
-        if len(shape) != 2:
-            raise ValueError(
-                f"torch_sparse: shape must be 2-dimensional (in, out) like PyTorch's sparse_, "
-                f"got {shape}"
-            )
+    def _recipe(self) -> Recipe:
+        return Recipe(
+            # PyTorch zeros per column of its (out, in) weight, i.e. per input: on the Flax
+            # kernel (in, out) the "neurons" are the rows and the count runs over the outputs.
+            axes=(-1, -2, ()),
+            count=BySparsity(self.sparsity, "ceil"),
+            values=Distribution("normal", self.std),
+            dtype=self.dtype,
+            rank=Rank(2, "2-dimensional (in, out) like PyTorch's sparse_"),
+        )
 
 
 def torch_sparse(
-    sparsity: SparsityLike,
-    std: RealLike = 0.01,
+    sparsity: ScalarLike,
+    std: ScalarLike = 0.01,
     *,
     dtype: DTypeLike = None,
 ) -> TorchSparse:
@@ -646,7 +382,7 @@ def torch_sparse(
     """
     name = "torch_sparse"
     return TorchSparse(
-        sparsity=v.check_unit_interval(name, "sparsity", sparsity),
-        std=v.check_positive(name, "std", std),
-        dtype=_check_dtype_arg(name, dtype),
+        sparsity=check_unit_interval(name, "sparsity", sparsity),
+        std=check_positive(name, "std", std),
+        dtype=check_dtype_arg(name, dtype),
     )

@@ -36,11 +36,14 @@ any position, far below what any test or use can detect.
 import functools
 import math
 from collections.abc import Callable
+from typing import Any
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 from jax import lax
+
+from sparseinit._layout import Layout
 
 # Proposals unrolled per loop iteration: each iteration draws its random positions with one
 # call, and a few steps amortise the loop's overhead without inflating the compiled program.
@@ -55,6 +58,9 @@ _TAIL = 3.5
 # fan-in: a proposal touches one cell of each neuron at random, the start streams through the
 # whole array, and on CPU one costs about as much as a tenth of the other per fan-in position.
 _START_COST = 0.1
+# The rate q at which every cell of the start is a zero: the start is skipped and the kept
+# cells are placed one by one (the few-kept path).
+ALL_ZEROS = 256
 
 
 def _harmonic(x: np.ndarray) -> np.ndarray:
@@ -99,8 +105,82 @@ def start_rate(fan_in: int, zeros: int | jax.Array) -> int | jax.Array:
 def few_kept_bound(fan_in: int) -> int:
     """The most kept cells a neuron places one by one from an all-zero start (``q = 256``)."""
     table = rate_table(fan_in)
-    counts = np.nonzero(table == 256)[0]
+    counts = np.nonzero(table == ALL_ZEROS)[0]
     return int(fan_in - counts.min()) if counts.size else 0
+
+
+def draw_exact_zeros(
+    layout: Layout,
+    zeros: int | jax.Array,
+    start_key: jax.Array,
+    step_key: jax.Array,
+    place: Callable[[jax.Array], jax.Array],
+    kept_values: Callable[[tuple[int, int]], jax.Array] | None,
+) -> tuple[jax.Array, jax.Array]:
+    """Exactly ``zeros`` zeros per neuron at uniformly random positions: the sampler.
+
+    Chooses the path from the rate (the few-kept path for ``q = 256``, else the Bernoulli start;
+    :func:`lax.cond` between them for a traced count) and runs the correction on the 2-D view.
+
+    Args:
+        layout: the neurons and fan-in of the array.
+        zeros: zeros per neuron, a Python int or a traced int32.
+        start_key: the key of the Bernoulli start.
+        step_key: the key of the correction's proposals.
+        place: constrains a view-shaped array to the view's sharding.
+        kept_values: ``kept_values(shape)`` draws values of ``(fan_in, num_neurons)`` for the
+            kept cells; ``None`` gives the mask instead of the weights.
+
+    Returns:
+        ``(result, steps)``: the weights (or the boolean mask, ``True`` where kept) of
+        ``layout.shape``, and the loop iterations of the correction.
+    """
+    num_neurons, fan_in = layout.num_neurons, layout.fan_in
+    neuron_dim = layout.neuron_dim
+    rate = start_rate(fan_in, zeros)
+
+    def few_kept() -> tuple[jax.Array, jax.Array, jax.Array, Any]:
+        # Every cell starts as a zero and the kept cells are placed one by one, the n-th placed
+        # cell of a neuron taking the n-th value drawn for it: no dense draw at all.
+        bound = few_kept_bound(fan_in)
+        remaining = jnp.broadcast_to(fan_in - zeros, (num_neurons,)).astype(jnp.int32)
+        removing = jnp.ones((num_neurons,), bool)
+        if kept_values is None:
+            view = jnp.zeros(layout.view_shape, bool)
+            return view, remaining, removing, lambda rows, placed: True
+        # In the view's orientation and placement, so that no device holds them all.
+        drawn = place(orient(kept_values((max(bound, 1), num_neurons)), neuron_dim))
+        view = jnp.zeros(layout.view_shape, drawn.dtype)
+        kept = lambda rows, placed: take(drawn, placed, neuron_dim)  # noqa: E731
+        return view, remaining, removing, kept
+
+    def start() -> tuple[jax.Array, jax.Array, jax.Array, Any]:
+        # The Bernoulli start: a byte per cell below the rate makes a zero.
+        if isinstance(rate, int) and rate == 0:
+            member = jnp.zeros(layout.view_shape, bool)
+        else:
+            cells = start_bytes(start_key, fan_in, num_neurons)
+            member = place(orient(cells < jnp.asarray(rate, jnp.uint32), neuron_dim))
+        count = member.sum(axis=1 - neuron_dim, dtype=jnp.int32)
+        removing = count > zeros
+        remaining = jnp.abs(count - zeros)
+        if kept_values is None:
+            return jnp.logical_not(member), remaining, removing, lambda rows, placed: True
+        dense = place(orient(kept_values((fan_in, num_neurons)), neuron_dim))
+        view = jnp.where(member, jnp.zeros((), dense.dtype), dense)
+        kept = lambda rows, placed: take(dense, rows, neuron_dim)  # noqa: E731
+        return view, remaining, removing, kept
+
+    def sample(begin: Callable[[], tuple]) -> tuple[jax.Array, jax.Array]:
+        view, remaining, removing, kept = begin()
+        view, steps = correct(
+            step_key, place(view), remaining, removing, kept, neuron_dim=neuron_dim
+        )
+        return layout.from_view(view), steps
+
+    if isinstance(rate, int):
+        return sample(few_kept if rate == ALL_ZEROS else start)
+    return lax.cond(rate == ALL_ZEROS, lambda: sample(few_kept), lambda: sample(start))
 
 
 # ---- the steps ---------------------------------------------------------------------------

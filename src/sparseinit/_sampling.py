@@ -5,16 +5,54 @@
 in 128 does), so values are drawn in float32 (float64 for float64 weights) on a grid that
 excludes zero and are cast afterwards; whatever a cast or a base initializer still leaves at
 zero becomes the dtype's smallest normal number, with its sign.
+
+An initializer's values are a :class:`Distribution` (scaled unit draws) or :class:`FromBase`
+(another initializer's values under the mask). The builder asks this module for the values
+of the kept cells (:func:`kept_values`), the rescale factor (:func:`rescale_factor`) and the
+masked values of a base initializer (:func:`masked_base_values`).
 """
 
-from typing import Any
+import dataclasses
+import math
+from collections.abc import Callable
+from typing import Any, TypeAlias
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 from jax import lax
 
-DISTRIBUTIONS = ("uniform", "normal", "truncated_normal")
+
+@dataclasses.dataclass(frozen=True)
+class Distribution:
+    """Kept weights drawn from a unit-scale distribution times ``scale``.
+
+    Attributes:
+        name: ``"uniform"``, ``"normal"`` or ``"truncated_normal"`` (see :func:`draw`).
+        scale: the multiplier of the unit draws.
+        per_fan_in: divide ``scale`` by ``sqrt(fan_in)`` (the published reference's scale).
+    """
+
+    name: str
+    scale: float
+    per_fan_in: bool = False
+
+    def for_fan_in(self, fan_in: int) -> "Distribution":
+        """The same distribution with the scale of a neuron of this fan-in."""
+        if not self.per_fan_in:
+            return self
+        return Distribution(self.name, self.scale / math.sqrt(max(fan_in, 1)))
+
+
+@dataclasses.dataclass(frozen=True)
+class FromBase:
+    """Kept weights taken from a base initializer's dense values (``sparsify``)."""
+
+    init: Callable[..., Any]
+
+
+#: Where the kept weights come from.
+Values: TypeAlias = Distribution | FromBase
 
 # Standard deviation of a unit normal truncated to (-2, 2); jax.nn.initializers divides by it
 # so that "truncated_normal" has the requested standard deviation.
@@ -76,3 +114,47 @@ def nonzero(values: jax.Array, dtype: np.dtype) -> jax.Array:
         return jnp.where(values == 0, tiny, values)
     tiny = np.asarray(jnp.finfo(dtype).tiny, dtype)
     return jnp.where(values == 0, jnp.copysign(tiny, values), values)
+
+
+def rescale_factor(fan_in: int, zeros: int | jax.Array, dtype: np.dtype) -> jax.Array:
+    """``sqrt(fan_in / kept)`` in ``dtype``; a neuron with no kept weight gets ``sqrt(fan_in)``."""
+    kept = jnp.maximum(fan_in - zeros, 1)
+    return jnp.sqrt(jnp.asarray(fan_in, dtype) / jnp.asarray(kept, dtype))
+
+
+def kept_values(
+    key: jax.Array, values: Distribution, factor: Any, dtype: np.dtype
+) -> Callable[[tuple[int, int]], jax.Array]:
+    """``draw(shape)``: the values of ``shape`` for kept cells, scaled, in ``dtype``, non-zero."""
+
+    def draw_kept(shape: tuple[int, int]) -> jax.Array:
+        draws = draw(key, shape, values.name, dtype)
+        return nonzero(scaled(draws, values.scale * factor), dtype)
+
+    return draw_kept
+
+
+def masked_base_values(
+    base_init: Callable[..., Any],
+    key: jax.Array,
+    support: jax.Array,
+    dtype: np.dtype,
+    factor: Any | None,
+    place: Callable[[jax.Array], jax.Array],
+) -> jax.Array:
+    """The base initializer's values where ``support`` is ``True`` (never zero), else zero.
+
+    Args:
+        base_init: called as ``base_init(key, shape, dtype)``.
+        key: the values' key.
+        support: the mask, of the weights' shape.
+        dtype: the weights' dtype.
+        factor: the rescale factor, or ``None`` for none.
+        place: constrains the dense values to the result's sharding.
+    """
+    # The constraint, not an out_sharding argument, places the dense values: jax.random
+    # takes out_sharding only for Explicit axes, and a user's base_init may not take it.
+    dense = place(jnp.asarray(base_init(key, support.shape, dtype)))
+    if factor is not None:
+        dense = scaled(dense, jnp.asarray(factor, dtype))
+    return jnp.where(support, nonzero(dense, dtype), jnp.zeros((), dtype))

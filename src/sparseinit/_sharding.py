@@ -16,18 +16,9 @@ from collections.abc import Callable
 from typing import Any
 
 import jax
-from jax.sharding import AxisType, Mesh, NamedSharding, PartitionSpec, Sharding
+from jax.sharding import AxisType, Mesh, NamedSharding, PartitionSpec
 
 from sparseinit._layout import Layout
-
-
-def check_sharding(fn: str, out_sharding: Any) -> Any:
-    """Accepts ``None``, a ``jax.sharding.Sharding`` or a ``PartitionSpec``."""
-    if out_sharding is None or isinstance(out_sharding, Sharding | PartitionSpec):
-        return out_sharding
-    raise ValueError(
-        f"{fn}: out_sharding must be a NamedSharding, a PartitionSpec or None, got {out_sharding!r}"
-    )
 
 
 def _auto(sharding: Any) -> Any:

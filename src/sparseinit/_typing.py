@@ -6,43 +6,29 @@ still type-checks) so that bad values reach the library's own validation and get
 """
 
 from collections.abc import Sequence
-from typing import Any, Protocol, TypeAlias
+from typing import Any, TypeAlias
 
 import jax
 import numpy as np
 from jax.sharding import NamedSharding, PartitionSpec
 from jaxtyping import Array, Key, UInt32
 
-#: A typed key (``jax.random.key``) or a raw ``uint32`` key (``jax.random.PRNGKey``).
+# The contract is one key, jaxtyping's PRNGKeyArray; the alias admits a batch of keys so that
+# under a runtime type checker (the tests run under beartype) a batch still reaches the
+# library's own error, which names the key's shape and says to use vmap.
+#: A typed key (``jax.random.key``) or a raw ``uint32`` key (``jax.random.PRNGKey``), unbatched.
 KeyLike: TypeAlias = Key[Array, "*batch"] | UInt32[Array, "*batch"]
 #: A shape: a sequence of non-negative integers.
 ShapeLike: TypeAlias = Sequence[Any]
-#: A sparsity: a Python or NumPy number, or a scalar (possibly traced) JAX array.
-SparsityLike: TypeAlias = float | int | np.number | np.bool_ | np.ndarray | jax.Array
+#: A number such as ``sparsity``, ``scale``, ``std`` or a count: a Python or NumPy number, or a
+#: scalar (possibly traced) JAX array. Non-integer counts reach the validation, which names them.
+ScalarLike: TypeAlias = float | int | np.number | np.bool_ | np.ndarray | jax.Array
 #: ``sparse_init``'s sparsity, or the dtype that Flax passes when ``sparse_init`` is mistaken
 #: for a ``kernel_init``: admitted here so that ``sparse_init`` can explain the mistake.
-SparseInitSparsity: TypeAlias = SparsityLike | type | np.dtype | str
-#: A positive hyper-parameter such as ``scale`` or ``std``.
-RealLike: TypeAlias = float | int | np.number | np.bool_ | np.ndarray | jax.Array
-#: A count such as ``nonzero``; non-integers reach the validation, which names them.
-CountLike: TypeAlias = int | float | np.number | np.bool_ | np.ndarray | jax.Array
+SparseInitSparsity: TypeAlias = ScalarLike | type | np.dtype | str
 #: Anything ``jnp.dtype`` accepts, or ``None`` for the initializer's default.
 DTypeLike: TypeAlias = Any
 #: Where the result lives: a ``NamedSharding``, a ``PartitionSpec`` under a mesh, or ``None``.
 OutSharding: TypeAlias = NamedSharding | PartitionSpec | None
 #: An axis or a sequence of axes.
 AxisLike: TypeAlias = int | np.integer | Sequence[int | np.integer]
-
-
-class Initializer(Protocol):
-    """The JAX initializer protocol, as in ``jax.nn.initializers.Initializer``."""
-
-    def __call__(
-        self,
-        key: Array,
-        shape: ShapeLike,
-        dtype: DTypeLike = None,
-        out_sharding: OutSharding = None,
-    ) -> Array:
-        """Returns an array of ``shape`` and ``dtype`` drawn with ``key``."""
-        ...

@@ -1,8 +1,13 @@
 """Checks of every argument at the library's boundary.
 
-Factories check hyper-parameters once; calls check shape, dtype and key. Every failure is a
+Every check of the library lives here: factories check hyper-parameters once; calls check
+shape, rank, axes, dtype, key and sharding; a traced sparsity is checked inside ``jit``
+(:func:`check_traced_sparsity`); the sparsity report checks its axes and ``keep_sparsity`` its
+masks here too. Every failure is a
 ``ValueError`` whose message names the function, the argument and the value, for example
-``sparse: sparsity must be in [0, 1], got 1.2``.
+``sparse: sparsity must be in [0, 1], got 1.2``. Integers are parsed in one place
+(:func:`_as_int`), axis arguments in another (:func:`parse_axis`), at factory and call time
+alike.
 """
 
 import math
@@ -15,8 +20,15 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 from jax.core import Tracer
+from jax.experimental import checkify
+from jax.sharding import PartitionSpec, Sharding
 
-from sparseinit._typing import AxisLike
+from sparseinit._base_init import describe, uncalled_factory
+from sparseinit._typing import AxisLike, DTypeLike
+
+# The accepted values of the string arguments; _counting and _sampling implement each.
+ROUNDINGS = ("ceil", "round", "floor")
+DISTRIBUTIONS = ("uniform", "normal", "truncated_normal")
 
 
 def is_traced(x: Any) -> bool:
@@ -29,6 +41,16 @@ def _is_bool(x: Any) -> bool:
         return True
     dtype = getattr(x, "dtype", None)
     return dtype is not None and np.dtype(dtype) == np.bool_
+
+
+def _as_int(x: Any) -> int | None:
+    # The one integer parser: a Python or NumPy integer (anything with __index__), not a bool.
+    if _is_bool(x):
+        return None
+    try:
+        return operator.index(x)
+    except TypeError:
+        return None
 
 
 def check_unit_interval(fn: str, name: str, value: Any) -> float | jax.Array:
@@ -80,11 +102,8 @@ def check_count(fn: str, name: str, value: Any) -> int:
             f"{fn}: {name} must be a non-negative integer, not an array, got {value!r}; "
             f"pass a Python int such as {name}=1"
         )
-    try:
-        count = operator.index(value)
-    except TypeError:
-        raise ValueError(f"{fn}: {name} must be a non-negative integer, got {value!r}") from None
-    if count < 0:
+    count = _as_int(value)
+    if count is None or count < 0:
         raise ValueError(f"{fn}: {name} must be a non-negative integer, got {value!r}")
     return count
 
@@ -103,14 +122,9 @@ def check_shape(fn: str, shape: Any, *, min_ndim: int = 2) -> tuple[int, ...]:
         raise ValueError(f"{fn}: shape must be a sequence of integers, got {shape!r}")
     dims = []
     for dim in shape:
-        if _is_bool(dim):
+        size = _as_int(dim)
+        if size is None:
             raise ValueError(f"{fn}: shape must hold integers, got {dim!r} in {tuple(shape)}")
-        try:
-            size = operator.index(dim)
-        except TypeError:
-            raise ValueError(
-                f"{fn}: shape must hold integers, got {dim!r} in {tuple(shape)}"
-            ) from None
         if size < 0:
             raise ValueError(
                 f"{fn}: shape must hold non-negative integers, got {size} in {tuple(shape)}"
@@ -121,18 +135,37 @@ def check_shape(fn: str, shape: Any, *, min_ndim: int = 2) -> tuple[int, ...]:
     return tuple(dims)
 
 
+def parse_axis(fn: str, name: str, axis: Any) -> int | tuple[int, ...]:
+    """The form of an axis argument: an int, or a tuple of ints (not bools, not a string).
+
+    Factories store what this returns; calls normalise it against the shape with
+    :func:`check_axes`, which parses it again, so the two agree on every form.
+    """
+    if _is_axis(axis):
+        return operator.index(axis)
+    if isinstance(axis, Sequence) and not isinstance(axis, str) and all(map(_is_axis, axis)):
+        return tuple(operator.index(a) for a in axis)
+    raise ValueError(f"{fn}: {name} must be an int or a sequence of ints, got {axis!r}")
+
+
+def _is_axis(x: Any) -> bool:
+    # A Python or NumPy integer, not a bool, and not an array that happens to hold one.
+    return isinstance(x, int | np.integer) and _as_int(x) is not None
+
+
+def check_axis_args(fn: str, in_axis: Any, out_axis: Any, batch_axis: Any) -> dict[str, Any]:
+    """The three axis arguments of a factory, each in the form :func:`parse_axis` gives."""
+    return {
+        "in_axis": parse_axis(fn, "in_axis", in_axis),
+        "out_axis": parse_axis(fn, "out_axis", out_axis),
+        "batch_axis": parse_axis(fn, "batch_axis", batch_axis),
+    }
+
+
 def _axes(fn: str, name: str, axis: Any, ndim: int, shape: tuple[int, ...]) -> tuple[int, ...]:
-    items = (axis,) if isinstance(axis, int | np.integer) else axis
-    if not isinstance(items, Sequence) or any(_is_bool(a) for a in items):
-        raise ValueError(f"{fn}: {name} must be an int or a sequence of ints, got {axis!r}")
+    parsed = parse_axis(fn, name, axis)
     axes = []
-    for a in items:
-        try:
-            index = operator.index(a)
-        except TypeError:
-            raise ValueError(
-                f"{fn}: {name} must be an int or a sequence of ints, got {axis!r}"
-            ) from None
+    for index in (parsed,) if isinstance(parsed, int) else parsed:
         if not -ndim <= index < ndim:
             raise ValueError(
                 f"{fn}: {name}={axis!r} is out of range for a {ndim}-dimensional shape {shape}"
@@ -171,19 +204,6 @@ def check_axes(
                 f"{name}={axes!r} for shape {shape}"
             )
     return ins, outs, batch
-
-
-def check_axis_arg(fn: str, name: str, axis: Any) -> int | tuple[int, ...]:
-    """Checks the form of an axis argument at factory time (its range is checked per call)."""
-    if isinstance(axis, int | np.integer) and not _is_bool(axis):
-        return int(axis)
-    if (
-        isinstance(axis, Sequence)
-        and not isinstance(axis, str)
-        and all(isinstance(a, int | np.integer) and not _is_bool(a) for a in axis)
-    ):
-        return tuple(int(a) for a in axis)
-    raise ValueError(f"{fn}: {name} must be an int or a sequence of ints, got {axis!r}")
 
 
 def check_dtype(fn: str, dtype: Any, *, allow_complex: bool = False) -> np.dtype:
@@ -226,3 +246,122 @@ def check_key(fn: str, key: Any) -> jax.Array:
             "use jax.vmap to initialise with a batch of keys"
         )
     return jax.random.wrap_key_data(jnp.asarray(key))
+
+
+def check_traced_sparsity(fn: str, sparsity: jax.Array) -> jax.Array:
+    """Whether a traced sparsity is in [0, 1]; reported through ``checkify`` when checkified.
+
+    Inside ``jit`` nothing can raise: the caller poisons the result where this is ``False``.
+    """
+    valid = (sparsity >= 0) & (sparsity <= 1)
+    checkify.debug_check(
+        valid, f"{fn}: sparsity must be in [0, 1], got {{sparsity}}", sparsity=sparsity
+    )
+    return valid
+
+
+def check_rank(fn: str, dims: tuple[int, ...], ndim: int | None, described: str) -> None:
+    """Checks that ``dims`` has exactly ``ndim`` dimensions (if given), as ``described``."""
+    if ndim is not None and len(dims) != ndim:
+        raise ValueError(f"{fn}: shape must be {described}, got {dims}")
+
+
+def check_bool(fn: str, name: str, value: Any) -> bool:
+    """Returns ``value`` as a Python bool; only ``True`` and ``False`` are accepted."""
+    if not isinstance(value, bool | np.bool_):
+        raise ValueError(f"{fn}: {name} must be True or False, got {value!r}")
+    return bool(value)
+
+
+def check_rounding(fn: str, rounding: Any) -> str:
+    """Returns ``rounding`` if it is one of :data:`ROUNDINGS`."""
+    return check_choice(fn, "rounding", rounding, ROUNDINGS)
+
+
+def check_dtype_arg(fn: str, dtype: DTypeLike) -> str | None:
+    """A factory's default dtype, stored by name (readable in ``repr``, hashable), or ``None``."""
+    if dtype is None:
+        return None
+    return np.dtype(check_dtype(fn, dtype)).name
+
+
+def check_sharding(fn: str, out_sharding: Any) -> Any:
+    """Accepts ``None``, a ``jax.sharding.Sharding`` or a ``PartitionSpec``."""
+    if out_sharding is None or isinstance(out_sharding, Sharding | PartitionSpec):
+        return out_sharding
+    raise ValueError(
+        f"{fn}: out_sharding must be a NamedSharding, a PartitionSpec or None, got {out_sharding!r}"
+    )
+
+
+def check_base_init(fn: str, base_init: Any) -> Any:
+    """Returns ``base_init`` if it is callable and not one of jax's factories left uncalled."""
+    if not callable(base_init):
+        raise ValueError(f"{fn}: base_init must be a callable initializer, got {base_init!r}")
+    factory = uncalled_factory(base_init)
+    if factory is not None:
+        raise ValueError(
+            f"{fn}: base_init must be an initializer, got the initializer factory "
+            f"{describe(base_init)} itself; did you mean {factory}()?"
+        )
+    return base_init
+
+
+def check_report_axes(name: str, value: Any, path: str, shape: tuple[int, ...]) -> tuple[int, ...]:
+    """The report's ``out_axis`` or ``batch_axis`` for the parameter at ``path``, normalised."""
+    items = (value,) if isinstance(value, int | np.integer) else value
+    axes = []
+    try:
+        for a in items:
+            index = _as_int(a)
+            if index is None:
+                raise TypeError
+            axes.append(index)
+    except TypeError:
+        raise ValueError(
+            f"sparsity_report: {name} must be an int or a sequence of ints, got {value!r}"
+        ) from None
+    ndim = len(shape)
+    if any(not -ndim <= a < ndim for a in axes):
+        raise ValueError(
+            f"sparsity_report: {name} must be an axis of {path} with shape {shape}, got {value}"
+        )
+    return tuple(a % ndim for a in axes)
+
+
+def check_report_layout(
+    path: str, shape: tuple[int, ...], outs: tuple[int, ...], batch: tuple[int, ...]
+) -> None:
+    """Checks that the report's neuron axes of a kernel are disjoint and leave a fan-in axis."""
+    if not outs:
+        raise ValueError(f"sparsity_report: out_axis must name at least one axis of {path}")
+    if set(outs) & set(batch):
+        raise ValueError(
+            f"sparsity_report: out_axis and batch_axis must differ, got out_axis={outs} and "
+            f"batch_axis={batch} for {path} with shape {shape}"
+        )
+    if set(outs) | set(batch) == set(range(len(shape))):
+        raise ValueError(
+            f"sparsity_report: out_axis={outs} and batch_axis={batch} leave no fan-in axis in "
+            f"{path} with shape {shape}"
+        )
+
+
+def check_mask(mask: Any, param: Any) -> jax.Array:
+    """A mask of ``keep_sparsity`` as a boolean array of its parameter's shape."""
+    mask = jnp.asarray(mask, bool)
+    if mask.shape != jnp.shape(param):
+        raise ValueError(
+            f"keep_sparsity: masks must have the shape of their parameter, got "
+            f"{mask.shape} for a parameter of shape {jnp.shape(param)}"
+        )
+    return mask
+
+
+def check_update_params(params: Any) -> None:
+    """``keep_sparsity``'s update holds weights at zero through ``params``: it needs them."""
+    if params is None:
+        raise ValueError(
+            "keep_sparsity: update needs params (call opt.update(grads, state, params)), "
+            "got params=None"
+        )

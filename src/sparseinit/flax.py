@@ -10,12 +10,23 @@ from typing import Any
 from flax import nnx
 
 from sparseinit._initializers import SparseInit, sparse
+from sparseinit._typing import AxisLike, DTypeLike, ScalarLike
 from sparseinit.report import SparsityReport, sparsity_report
 
 __all__ = ["conv_transpose", "embed", "report"]
 
 
-def embed(sparsity: Any = 0.9, **kwargs: Any) -> SparseInit:
+def embed(
+    sparsity: ScalarLike = 0.9,
+    *,
+    distribution: str = "uniform",
+    scale: ScalarLike = 1.0,
+    rounding: str = "ceil",
+    rescale: bool = False,
+    min_kept: ScalarLike = 0,
+    batch_axis: AxisLike = (),
+    dtype: DTypeLike = None,
+) -> SparseInit:
     """:func:`sparseinit.sparse` for an ``Embed`` table ``(num_embeddings, features)``.
 
     Each embedding vector (a row) is a neuron: it gets exactly ``R(sparsity * features)``
@@ -25,7 +36,13 @@ def embed(sparsity: Any = 0.9, **kwargs: Any) -> SparseInit:
 
     Args:
         sparsity: fraction of each embedding vector set to zero.
-        **kwargs: any other argument of :func:`sparseinit.sparse` but the axes.
+        distribution: as for :func:`sparseinit.sparse`.
+        scale: as for :func:`sparseinit.sparse`.
+        rounding: as for :func:`sparseinit.sparse`.
+        rescale: as for :func:`sparseinit.sparse`.
+        min_kept: as for :func:`sparseinit.sparse`.
+        batch_axis: axes of stacked tables, each with its own masks.
+        dtype: the default dtype.
 
     Returns:
         A :class:`sparseinit.SparseInit` for ``nnx.Embed(..., embedding_init=...)`` or
@@ -37,11 +54,33 @@ def embed(sparsity: Any = 0.9, **kwargs: Any) -> SparseInit:
         >>> set((table == 0).sum(axis=1).tolist())  # per embedding vector: 0.75 * 64
         {48}
     """
-    return sparse(sparsity, in_axis=-1, out_axis=-2, **kwargs)
+    return sparse(
+        sparsity,
+        distribution=distribution,
+        scale=scale,
+        rounding=rounding,
+        rescale=rescale,
+        min_kept=min_kept,
+        in_axis=-1,
+        out_axis=-2,
+        batch_axis=batch_axis,
+        dtype=dtype,
+    )
 
 
 def conv_transpose(
-    sparsity: Any = 0.9, *, transpose_kernel: bool = False, **kwargs: Any
+    sparsity: ScalarLike = 0.9,
+    *,
+    transpose_kernel: bool = False,
+    distribution: str = "uniform",
+    scale: ScalarLike = 1.0,
+    rounding: str = "ceil",
+    rescale: bool = False,
+    min_kept: ScalarLike = 0,
+    in_axis: AxisLike | None = None,
+    out_axis: AxisLike | None = None,
+    batch_axis: AxisLike = (),
+    dtype: DTypeLike = None,
 ) -> SparseInit:
     """:func:`sparseinit.sparse` for a ``ConvTranspose`` kernel.
 
@@ -52,10 +91,23 @@ def conv_transpose(
     Args:
         sparsity: fraction of each output unit's fan-in set to zero.
         transpose_kernel: the layer's ``transpose_kernel``.
-        **kwargs: any other argument of :func:`sparseinit.sparse` but the axes.
+        distribution: as for :func:`sparseinit.sparse`.
+        scale: as for :func:`sparseinit.sparse`.
+        rounding: as for :func:`sparseinit.sparse`.
+        rescale: as for :func:`sparseinit.sparse`.
+        min_kept: as for :func:`sparseinit.sparse`.
+        in_axis: the input axis or axes; ``None`` is the layout's (``-2``, or ``-1`` with
+            ``transpose_kernel=True``).
+        out_axis: the output axis or axes; ``None`` is the layout's (``-1``, or ``-2``).
+        batch_axis: axes of stacked kernels, each with its own masks.
+        dtype: the default dtype.
 
     Returns:
         A :class:`sparseinit.SparseInit`.
+
+    Raises:
+        ValueError: if ``in_axis`` or ``out_axis`` is given with ``transpose_kernel=True`` and
+            differs from the axis that layout fixes.
 
     Examples:
         >>> import jax, sparseinit.flax
@@ -64,8 +116,28 @@ def conv_transpose(
         >>> set((w == 0).sum(axis=(0, 1, 3)).reshape(-1).tolist())  # 0.5 * 3*3*4
         {18}
     """
-    axes = {"in_axis": -1, "out_axis": -2} if transpose_kernel else {}
-    return sparse(sparsity, **axes, **kwargs)
+    layout = (
+        {"in_axis": -1, "out_axis": -2} if transpose_kernel else {"in_axis": -2, "out_axis": -1}
+    )
+    given = {"in_axis": in_axis, "out_axis": out_axis}
+    for name, axis in given.items():
+        if transpose_kernel and axis is not None and axis != layout[name]:
+            raise ValueError(
+                f"conv_transpose: {name}={axis!r} conflicts with transpose_kernel=True, whose "
+                f"kernel (*window, out, in) has in_axis=-1 and out_axis=-2; leave {name} out"
+            )
+    return sparse(
+        sparsity,
+        distribution=distribution,
+        scale=scale,
+        rounding=rounding,
+        rescale=rescale,
+        min_kept=min_kept,
+        in_axis=layout["in_axis"] if in_axis is None else in_axis,
+        out_axis=layout["out_axis"] if out_axis is None else out_axis,
+        batch_axis=batch_axis,
+        dtype=dtype,
+    )
 
 
 def report(model: Any, *, out_axis: Any = None, batch_axis: Any = ()) -> SparsityReport:

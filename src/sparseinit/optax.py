@@ -15,6 +15,8 @@ import jax.numpy as jnp
 import optax
 from jaxtyping import Array, Bool, PyTree
 
+from sparseinit._validation import check_mask, check_update_params
+
 __all__ = ["KeepSparsityState", "keep_sparsity", "kernel_masks"]
 
 #: A tree of masks: a boolean array (``True`` where the weight may train) or ``None``
@@ -74,7 +76,7 @@ def _mask_tree(masks: Any, fn: Callable[..., Any], *trees: Any) -> Any:
 def keep_sparsity(
     inner: optax.GradientTransformation,
     masks: Masks | Callable[[PyTree[Array]], Masks] | None = None,
-) -> optax.GradientTransformation:
+) -> optax.GradientTransformationExtraArgs:
     """Wraps ``inner`` so that masked-out weights stay exactly zero under every update.
 
     ``init(params)`` fixes the masks: by default from the initial parameters themselves
@@ -88,7 +90,9 @@ def keep_sparsity(
        ``params + update`` is exactly ``0`` there whatever ``inner`` did (weight decay,
        momentum, schedules). A weight that is zero gets an update of zero.
 
-    The update therefore needs ``params``. A mask that marks a weight that is not zero
+    The update therefore needs ``params``. Extra keyword arguments of the update (``value=``
+    for ``optax.contrib.reduce_on_plateau``, ...) go to ``inner`` unchanged, as optax's own
+    wrappers pass them. A mask that marks a weight that is not zero
     (explicit masks for parameters drawn dense, say) sets that weight to exactly zero at the
     first update and holds it there: pruning at the first step, not at ``init``.
 
@@ -99,7 +103,8 @@ def keep_sparsity(
             ``None`` (not masked) per parameter; or a function ``params -> masks``.
 
     Returns:
-        An ``optax.GradientTransformation`` whose state is a :class:`KeepSparsityState`.
+        An ``optax.GradientTransformationExtraArgs`` whose state is a
+        :class:`KeepSparsityState`.
 
     Raises:
         ValueError: from ``update`` when ``params`` is not given, or from ``init`` when a mask's
@@ -117,6 +122,7 @@ def keep_sparsity(
         >>> int((new["w"] == 0).sum()), int((new["b"] == 0).sum())  # 2 zeros per column
         (6, 0)
     """
+    inner = optax.with_extra_args_support(inner)
 
     def init_fn(params: PyTree[Array]) -> KeepSparsityState:
         if masks is None:
@@ -126,28 +132,18 @@ def keep_sparsity(
         else:
             chosen = masks
 
-        def check(mask: Any, param: Any) -> Any:
-            mask = jnp.asarray(mask, bool)
-            if mask.shape != jnp.shape(param):
-                raise ValueError(
-                    f"keep_sparsity: masks must have the shape of their parameter, got "
-                    f"{mask.shape} for a parameter of shape {jnp.shape(param)}"
-                )
-            return mask
-
         chosen = jax.tree.map(
-            lambda m, p: None if m is None else check(m, p), chosen, params, is_leaf=_is_none
+            lambda m, p: None if m is None else check_mask(m, p), chosen, params, is_leaf=_is_none
         )
         return KeepSparsityState(inner=inner.init(params), masks=chosen)
 
     def update_fn(
-        updates: PyTree[Array], state: KeepSparsityState, params: PyTree[Array] | None = None
+        updates: PyTree[Array],
+        state: KeepSparsityState,
+        params: PyTree[Array] | None = None,
+        **extra_args: Any,
     ) -> tuple[PyTree[Array], KeepSparsityState]:
-        if params is None:
-            raise ValueError(
-                "keep_sparsity: update needs params (call opt.update(grads, state, params)), "
-                "got params=None"
-            )
+        check_update_params(params)
 
         def zero_masked(mask: Any, grad: Any) -> Any:
             return jnp.where(mask, grad, jnp.zeros_like(grad))
@@ -157,8 +153,8 @@ def keep_sparsity(
             return jnp.where(mask, update, -param.astype(update.dtype))
 
         grads = _mask_tree(state.masks, zero_masked, updates)
-        inner_updates, inner_state = inner.update(grads, state.inner, params)
+        inner_updates, inner_state = inner.update(grads, state.inner, params, **extra_args)
         final = _mask_tree(state.masks, hold, inner_updates, params)
         return final, KeepSparsityState(inner=inner_state, masks=state.masks)
 
-    return optax.GradientTransformation(init_fn, update_fn)  # type: ignore[arg-type]
+    return optax.GradientTransformationExtraArgs(init_fn, update_fn)  # type: ignore[arg-type]

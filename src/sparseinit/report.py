@@ -7,7 +7,6 @@ neuron here is a neuron there. Importing this module imports neither Flax nor Eq
 
 import dataclasses
 import math
-import operator
 import sys
 from collections.abc import Callable, Sequence
 from typing import Any, TypeAlias
@@ -17,6 +16,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from sparseinit._layout import Layout
+from sparseinit._validation import check_report_axes, check_report_layout
 
 __all__ = ["KernelStats", "SparsityReport", "sparsity_report"]
 
@@ -171,25 +171,8 @@ def _path(keys: Any) -> str:
     return text.removesuffix("/value")
 
 
-def _axes_of(name: str, arg: AxesArg, path: str, shape: tuple[int, ...]) -> tuple[int, ...]:
-    value = arg(path, shape) if callable(arg) else arg
-    items = (value,) if isinstance(value, int | np.integer) else value
-    axes = []
-    try:
-        for a in items:
-            if isinstance(a, bool | np.bool_):
-                raise TypeError
-            axes.append(operator.index(a))
-    except TypeError:
-        raise ValueError(
-            f"sparsity_report: {name} must be an int or a sequence of ints, got {value!r}"
-        ) from None
-    ndim = len(shape)
-    if any(not -ndim <= a < ndim for a in axes):
-        raise ValueError(
-            f"sparsity_report: {name} must be an axis of {path} with shape {shape}, got {value}"
-        )
-    return tuple(a % ndim for a in axes)
+def _per_parameter(arg: AxesArg, path: str, shape: tuple[int, ...]) -> Any:
+    return arg(path, shape) if callable(arg) else arg
 
 
 def _is_equinox_module(tree: Any) -> bool:
@@ -291,21 +274,10 @@ def _kernel_stats(
     stats: KernelStats, nonzero_mask: np.ndarray, out_axis: AxesArg, batch_axis: AxesArg
 ) -> KernelStats:
     path, shape = stats.path, stats.shape
-    outs = _axes_of("out_axis", out_axis, path, shape)
-    batch = _axes_of("batch_axis", batch_axis, path, shape)
-    if not outs:
-        raise ValueError(f"sparsity_report: out_axis must name at least one axis of {path}")
-    if set(outs) & set(batch):
-        raise ValueError(
-            f"sparsity_report: out_axis and batch_axis must differ, got out_axis={outs} and "
-            f"batch_axis={batch} for {path} with shape {shape}"
-        )
+    outs = check_report_axes("out_axis", _per_parameter(out_axis, path, shape), path, shape)
+    batch = check_report_axes("batch_axis", _per_parameter(batch_axis, path, shape), path, shape)
+    check_report_layout(path, shape, outs, batch)
     layout = Layout.of(shape, outs, batch)
-    if not layout.fan_axes:
-        raise ValueError(
-            f"sparsity_report: out_axis={outs} and batch_axis={batch} leave no fan-in axis in "
-            f"{path} with shape {shape}"
-        )
     view = layout.to_view(jnp.asarray(nonzero_mask))
     kept = np.asarray(view.sum(axis=1 - layout.neuron_dim, dtype=jnp.int32))
     zeros = layout.fan_in - kept

@@ -1,5 +1,6 @@
 """``sparse_init``: a drop-in for the functional JAX ``sparse_init`` the project started from."""
 
+import dataclasses
 import numbers
 from typing import Any
 
@@ -8,9 +9,11 @@ import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, Float
 
-from sparseinit import _validation as v
-from sparseinit._initializers import sparse
+from sparseinit._base import draw_weights
+from sparseinit._initializers import SparseInit
+from sparseinit._plan import Rank
 from sparseinit._typing import KeyLike, ShapeLike, SparseInitSparsity
+from sparseinit._validation import check_choice, check_unit_interval
 
 INIT_TYPES = ("uniform", "normal")
 
@@ -64,10 +67,7 @@ def sparse_init(
         {9}
     """
     name = "sparse_init"
-    init_type = v.check_choice(name, "init_type", init_type, INIT_TYPES)
-    dims = v.check_shape(name, shape)
-    if len(dims) != 2:
-        raise ValueError(f"{name}: shape must be (fan_out, fan_in), got {dims}")
+    init_type = check_choice(name, "init_type", init_type, INIT_TYPES)
     dtype = _as_dtype(sparsity)
     if dtype is not None:
         raise ValueError(
@@ -77,7 +77,14 @@ def sparse_init(
             "kernel_init=sparseinit.sparse(0.9, rounding='round'), the same rule for Flax's "
             "(in, out) kernels"
         )
-    sparsity = v.check_unit_interval(name, "sparsity", sparsity)
-    key = v.check_key(name, key)
-    init = sparse(sparsity, distribution=init_type, rounding="round", in_axis=-1, out_axis=-2)
-    return init(key, dims, "float32")
+    # sparse() with the seed's axes and rounding: its arguments are all checked here, so the
+    # initializer is made directly; the call checks the shape (exactly 2-D) and the key.
+    init = SparseInit(
+        sparsity=check_unit_interval(name, "sparsity", sparsity),
+        distribution=init_type,
+        rounding="round",
+        in_axis=-1,
+        out_axis=-2,
+    )
+    recipe = dataclasses.replace(init._recipe(), rank=Rank(2, "(fan_out, fan_in)"))
+    return draw_weights(name, recipe, key, shape, "float32", None)
