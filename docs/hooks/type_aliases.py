@@ -1,6 +1,6 @@
 """Writes the "Types" section of the API reference from ``sparseinit._typing``.
 
-The public signatures use a few type aliases (``SparsityLike``, ``AxisLike``, ...) defined in a
+The public signatures use a few type aliases (``ScalarLike``, ``AxisLike``, ...) defined in a
 private module, each with a ``#:`` comment saying what it admits. This hook reads that module
 and replaces the ``<!-- type-aliases -->`` marker of a page with a table of every alias and
 protocol in it, so that renaming or adding an alias changes the page without editing it. An
