@@ -86,9 +86,19 @@ def typecheck(session: nox.Session) -> None:
 # site run in the docs session, after the build.
 PYTEST_ARGS = ["-q", "-p", "no:cacheprovider", "-n", "auto", "--dist", "loadfile"]
 PYTEST_ARGS += ["--ignore=tests/test_site.py"]
-# The runs beside the full one leave out the tests of what does not depend on the dtype mode
-# or the versions: the pages' code blocks and the benchmark script.
-NARROW = ["--ignore=tests/test_docs.py", "--ignore=tests/test_benchmarks.py"]
+# The runs beside the full one check the library under another dtype mode, Python or set of
+# versions. They leave out what runs once, on the Python running nox: the pages' code blocks,
+# the benchmark script and the demo (its own package, float32 by design).
+NARROW = [
+    "--ignore=tests/test_docs.py",
+    "--ignore=tests/test_benchmarks.py",
+    "--ignore=tests/test_demo.py",
+    "-m",
+    "not slow",
+]
+# Sharded builds in 8-device subprocesses: run on the lowest versions (the floors of jax were
+# set by its sharding API) and in the full run, not again on every side run.
+SHARDING = "--ignore=tests/test_sharding.py"
 
 
 @nox.session(python=PYTHONS)
@@ -96,21 +106,19 @@ def tests(session: nox.Session) -> None:
     """The full suite on the Python running nox, the fast float32 part on 3.11 and 3.13.
 
     On the running Python: the whole suite in float32, the fast library tests with
-    JAX_ENABLE_X64=1, and every docstring example. On the others: the fast tests in float32,
-    without the pages' code blocks and the benchmark script. ``nox -s tests -- ARGS`` runs
-    ``pytest ARGS`` once instead.
+    JAX_ENABLE_X64=1, and every docstring example. On the others: the fast library tests in
+    float32. ``nox -s tests -- ARGS`` runs ``pytest ARGS`` once instead.
     """
     session.install("-e", ".[test]", *DEMO_REQUIREMENTS)
     if session.posargs:
         session.run("pytest", *session.posargs)
         return
-    fast = [*PYTEST_ARGS, *NARROW, "-m", "not slow"]
+    side = [*PYTEST_ARGS, *NARROW, SHARDING]
     if session.python != RUNNING:
-        session.run("pytest", *fast, env={"JAX_ENABLE_X64": "0"})
+        session.run("pytest", *side, env={"JAX_ENABLE_X64": "0"})
         return
     session.run("pytest", *PYTEST_ARGS, env={"JAX_ENABLE_X64": "0"})
-    # The demo is float32 by design; x64 is for the library's dtypes.
-    session.run("pytest", *fast, "--ignore=tests/test_demo.py", env={"JAX_ENABLE_X64": "1"})
+    session.run("pytest", *side, env={"JAX_ENABLE_X64": "1"})
     _run_doctests(session)
 
 
@@ -145,8 +153,7 @@ def lowest(session: nox.Session) -> None:
     if session.posargs:
         session.run("pytest", *session.posargs)
         return
-    args = [*PYTEST_ARGS, *NARROW, "--ignore=tests/test_demo.py", "-m", "not slow"]
-    session.run("pytest", *args, env={"JAX_ENABLE_X64": "0"})
+    session.run("pytest", *PYTEST_ARGS, *NARROW, env={"JAX_ENABLE_X64": "0"})
 
 
 def _run_doctests(session: nox.Session) -> None:
