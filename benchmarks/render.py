@@ -153,18 +153,18 @@ def targets(rows: list[Row], cold: dict[str, dict[str, list[float]]] | None) -> 
         value = row.memory_ratio("sparse")
         what = f"memory / output size at {fmt_shape(row.shape)}, sparsity {row.sparsity}"
         out.append(Target(what, "<= 2x", fmt_x(value), check(value, 2.0, True)))
-    value = None
-    if cold:
-        value = ratio(
-            statistics.median(cold["sparse"]["total"]), statistics.median(cold["dense"]["total"])
+
+    def cold_ratio(part: str) -> float | None:
+        if not cold:
+            return None
+        return ratio(
+            statistics.median(cold["sparse"][part]), statistics.median(cold["dense"][part])
         )
+
+    value = cold_ratio("total")
     what = "cold start of the nnx MLP, sparse / dense (process start to ready params)"
     out.append(Target(what, "<= 1.2x", fmt_x(value), check(value, 1.2, True)))
-    build = None
-    if cold:
-        build = ratio(
-            statistics.median(cold["sparse"]["build"]), statistics.median(cold["dense"]["build"])
-        )
+    build = cold_ratio("build")
     what = "eager build of the nnx MLP alone, sparse / dense"
     out.append(Target(what, "<= 1.3x", fmt_x(build), check(build, 1.3, True)))
     return out
