@@ -129,7 +129,7 @@ def make_fn(kind: str, shape: tuple[int, ...], sparsity: float) -> Callable[[jax
 
 
 def dependent_steps(shape: tuple[int, ...], sparsity: float, key: jax.Array) -> int:
-    """The loop iterations of the mask's correction for one call: its dependent steps."""
+    """The rounds of the mask's correction for one call: its dependent steps."""
     from sparseinit import _build
 
     init = sparseinit.sparse(sparsity)

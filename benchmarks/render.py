@@ -244,8 +244,9 @@ def _initializers_section(rows: list[Row]) -> list[str]:
         lines += ["", *(n + "  " for n in notes)]
     lines += [
         "",
-        "*Dependent steps*: loop iterations of the mask's correction in one call (each makes",
-        "8 proposals per neuron, unrolled); on an accelerator each costs a few kernel launches.",
+        "*Dependent steps*: rounds of the mask's correction in one call, median over 5 keys (each",
+        "round applies a batch of proposals for every neuron at once); on an accelerator each",
+        "costs a few kernel launches.",
     ]
     return lines
 

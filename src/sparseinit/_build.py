@@ -27,7 +27,7 @@ from sparseinit._sampling import (
     masked_base_values,
     rescale_factor,
 )
-from sparseinit._sharding import constrain, run_auto, view_sharding
+from sparseinit._sharding import constrain, fan_in_shards, run_auto, view_sharding
 
 
 @functools.partial(jax.jit, static_argnums=(0,))
@@ -56,8 +56,8 @@ def build_mask(plan: MaskPlan, key: jax.Array, sparsity: jax.Array | None) -> ja
 def dependent_steps(plan: Plan, key: jax.Array, sparsity: jax.Array | None) -> jax.Array:
     """The loop iterations the correction of ``plan`` runs with ``key``: its dependent steps.
 
-    Each iteration makes ``_masks.BLOCK`` proposals for every neuron at once; the number is the
-    same for the weights and the mask, and for a traced or a concrete sparsity.
+    Each round applies a batch of proposals for every neuron at once; the number is the same
+    for the weights and the mask, and nearly always 1.
     """
     return _draw(plan.mask, None, key, sparsity)[1]
 
@@ -79,7 +79,10 @@ def _draw(
             scale = 1.0 if factor is None else factor
             draw_kept = kept_values(value_key, weights.values, scale, weights.dtype)
     place = functools.partial(constrain, sharding=placement)
-    result, steps = draw_exact_zeros(layout, zeros, start_key, step_key, place, draw_kept)
+    shards = fan_in_shards(placement, layout)
+    result, steps = draw_exact_zeros(
+        layout, zeros, start_key, step_key, place, draw_kept, fan_in_shards=shards
+    )
 
     def finish(result: jax.Array, invalid_fill: bool | float) -> jax.Array:
         if valid is not None:

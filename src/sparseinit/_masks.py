@@ -18,16 +18,22 @@ gets there in two stages, both vectorised over all neurons:
 
 The rate only decides the cost, never the distribution. :func:`rate_table` picks, for each
 ``k``, the ``q`` that minimises the proposals of the slowest neuron plus the cost of the start:
-near ``k = F / 2`` the start does most of the work and a few dozen corrections remain (against
-``F / 2`` sequential steps for a plain sequential sampler); at the extremes ``q`` is ``0`` or
-``256``, the start is skipped, and the ``min(k, F - k)`` cells are placed one by one, which at
-sparsity 0.9 means only the kept weights and their values are drawn, never a dense array.
+near ``k = F / 2`` the start does most of the work and a few dozen corrections remain; at the
+extremes ``q`` is ``0`` or ``256``, the start is skipped, and the ``min(k, F - k)`` cells are
+placed by the correction alone, which at sparsity 0.9 means only the kept weights and their
+values are drawn, never a dense array.
 
-The random numbers of a neuron depend only on the key, the neuron and the step index: the
-bytes of the start come from one draw over the whole array, and the proposals of steps
-``B b, ..., B b + B - 1`` from ``fold_in(key, b)``. A neuron that is done ignores later steps, so
-its result does not depend on how many steps the slowest neuron of the array (or of a ``vmap``
-batch) needs, and a traced ``k`` gives bit for bit the result of the concrete ``k``.
+The correction is defined one proposal at a time, but it runs in **rounds** (:func:`correct`):
+a round takes a batch of consecutive proposals of every neuron and applies them all at once,
+with exactly the result of taking them in order. A round is sized so that nearly every kernel
+is done after one, so the whole sampler is a handful of dependent steps whatever ``k`` and
+``F`` are.
+
+The random numbers of a neuron depend only on the key, the neuron and the proposal's index: the
+bytes of the start come from one draw over the whole array, and proposals ``8 c, ..., 8 c + 7``
+from ``fold_in(key, c)``. A neuron that is done ignores later proposals, so its result depends
+neither on how rounds group the proposals nor on how many the slowest neuron of the array (or
+of a ``vmap`` batch) needs, and a traced ``k`` gives bit for bit the result of the concrete ``k``.
 
 ``t`` is ``bits % F`` for 32 random bits: a bias of at most ``F / 2**32`` in the probability of
 any position, far below what any test or use can detect.
@@ -45,21 +51,18 @@ from jax import lax
 
 from sparseinit._layout import Layout
 
-# Proposals unrolled per loop iteration: each iteration draws its random positions with one
-# call, and a few steps amortise the loop's overhead without inflating the compiled program.
-BLOCK = 8
-# Each iteration is one dependent step of the compiled program; the proposals of one step are
-# the BLOCK unrolled ones.
-
+# Proposals per neuron drawn from one ``fold_in`` of the proposal key: a round draws a whole
+# number of such chunks, so the proposal sequence does not depend on how rounds group it.
+CHUNK = 8
 # Tail of the number of zeros of the Bernoulli start that the rate is chosen for, in standard
 # deviations: the slowest of a few thousand neurons lies about this far out.
 _TAIL = 3.5
-# The cost of drawing the start (a random byte and a value per cell), in proposals per unit of
-# fan-in: a proposal touches one cell of each neuron at random, the start streams through the
-# whole array, and on CPU one costs about as much as a tenth of the other per fan-in position.
+# The cost of drawing the start (a random byte per cell and the comparison), in proposals per
+# unit of fan-in: on CPU a proposal (its random word, the claim and the count of a round) costs
+# about ten times what the start costs per fan-in position.
 _START_COST = 0.1
 # The rate q at which every cell of the start is a zero: the start is skipped and the kept
-# cells are placed one by one (the few-kept path).
+# cells are placed by the correction, with their values (the few-kept path).
 ALL_ZEROS = 256
 
 
@@ -68,30 +71,89 @@ def _harmonic(x: np.ndarray) -> np.ndarray:
     return np.log(np.maximum(x, 0) + 0.5) + 0.5772156649
 
 
+def _tail_proposals(
+    fan_in: int, k: np.ndarray, q: np.ndarray, tail: float
+) -> tuple[np.ndarray, np.ndarray]:
+    # The proposals of a neuron whose start lies `tail` standard deviations out, for counts k
+    # and rates q / 256 that broadcast together: their expected number and its variance.
+    # Removing zeros from z down to k takes F (H(z) - H(k)) proposals on average: at m zeros a
+    # proposal succeeds with probability m / F, a geometric number of trials with variance
+    # F (F - m) / m^2, which sums to about F^2 (1/k - 1/z) - F log(z / k). Adding zeros is the
+    # same with the kept cells.
+    f = float(fan_in)
+    p = q / 256
+    mean, sd = f * p, np.sqrt(f * p * (1 - p))
+    high = np.minimum(mean + tail * sd, f)
+    low = np.maximum(mean - tail * sd, 0)
+
+    def trials(start: np.ndarray, end: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        # From `start` cells on the right side down to `end`, with start >= end.
+        a = np.maximum(end, 0.5)
+        expected = f * (_harmonic(start) - _harmonic(end))
+        variance = f * f * (1 / a - 1 / np.maximum(start, a)) - f * np.log(np.maximum(start, a) / a)
+        return expected, np.maximum(variance, 0)
+
+    remove = trials(high, k)
+    add = trials(f - low, f - k)
+    expected = np.maximum(np.where(high > k, remove[0], 0), np.where(low < k, add[0], 0))
+    variance = np.maximum(np.where(high > k, remove[1], 0), np.where(low < k, add[1], 0))
+    return expected, variance
+
+
 @functools.lru_cache(maxsize=64)
 def rate_table(fan_in: int) -> np.ndarray:
     """The Bernoulli rate ``q / 256`` of the start for each count ``k = 0, ..., fan_in``.
 
     For each ``k`` it minimises the expected proposals of a neuron ``_TAIL`` standard deviations
-    out (removing ``z`` zeros down to ``k`` takes about ``F (H(z) - H(k))`` proposals, adding
-    takes the same with the kept cells), plus the cost of the start unless ``q`` is 256 (all
-    zeros: nothing to draw). Only the cost depends on this choice; any rate gives exact,
-    uniform subsets. The table depends on the fan-in alone.
+    out, plus the cost of the start unless ``q`` is 0 or 256 (no zeros or all zeros: nothing to
+    draw). Only the cost depends on this choice; any rate gives exact, uniform subsets. The
+    table depends on the fan-in alone.
 
     Returns:
         ``int32[fan_in + 1]`` with entries in ``[0, 256]``.
     """
-    f = float(fan_in)
     k = np.arange(fan_in + 1, dtype=np.float64)[:, None]
     q = np.arange(257, dtype=np.float64)[None, :]
-    p = q / 256
-    mean, sd = f * p, np.sqrt(f * p * (1 - p))
-    high = np.minimum(mean + _TAIL * sd, f)
-    low = np.maximum(mean - _TAIL * sd, 0)
-    remove = np.where(high > k, f * (_harmonic(high) - _harmonic(k)), 0)
-    add = np.where(low < k, f * (_harmonic(f - low) - _harmonic(f - k)), 0)
-    cost = np.maximum(remove, add) + np.where(q < 256, _START_COST * f, 0)
+    expected, _ = _tail_proposals(fan_in, k, q, _TAIL)
+    cost = expected + np.where((q > 0) & (q < ALL_ZEROS), _START_COST * fan_in, 0)
     return cost.argmin(axis=1).astype(np.int32)
+
+
+def _normal_quantile(tail: float) -> float:
+    # The z with P(X > z) = tail for a standard normal X, by bisection.
+    low, high = 0.0, 40.0
+    for _ in range(60):
+        mid = (low + high) / 2
+        low, high = (mid, high) if 0.5 * math.erfc(mid / math.sqrt(2)) > tail else (low, mid)
+    return high
+
+
+@functools.lru_cache(maxsize=64)
+def _chunk_table(fan_in: int, num_neurons: int) -> np.ndarray:
+    # Chunks per round for each count, sized so that about one kernel in ten needs a second
+    # round: the slowest of `num_neurons` neurons lies about `z` standard deviations out, where
+    # its start's count and its own trials both vary (added as independent deviations).
+    z = _normal_quantile(0.05 / num_neurons)
+    k = np.arange(fan_in + 1, dtype=np.float64)
+    q = rate_table(fan_in).astype(np.float64)
+    center, _ = _tail_proposals(fan_in, k, q, 0.0)
+    edge, variance = _tail_proposals(fan_in, k, q, z)
+    proposals = center + np.sqrt((edge - center) ** 2 + z * z * variance)
+    return np.maximum(np.ceil(proposals / CHUNK), 1).astype(np.int32)
+
+
+def round_chunks(fan_in: int, num_neurons: int, zeros: int | jax.Array, few_kept: bool) -> int:
+    """Chunks of ``CHUNK`` proposals per round of the correction, a static number.
+
+    For a concrete count it is sized for that count; for a traced one, for the largest need of
+    any count that takes the same path (``few_kept`` or the Bernoulli start). The size changes
+    only the cost: a neuron's proposals form the same sequence however rounds group them.
+    """
+    table = _chunk_table(fan_in, num_neurons)
+    if isinstance(zeros, int):
+        return int(table[zeros])
+    path = (rate_table(fan_in) == ALL_ZEROS) == few_kept
+    return int(table[path].max()) if path.any() else 1
 
 
 def start_rate(fan_in: int, zeros: int | jax.Array) -> int | jax.Array:
@@ -116,6 +178,8 @@ def draw_exact_zeros(
     step_key: jax.Array,
     place: Callable[[jax.Array], jax.Array],
     kept_values: Callable[[tuple[int, int]], jax.Array] | None,
+    *,
+    fan_in_shards: int = 1,
 ) -> tuple[jax.Array, jax.Array]:
     """Exactly ``zeros`` zeros per neuron at uniformly random positions: the sampler.
 
@@ -130,6 +194,8 @@ def draw_exact_zeros(
         place: constrains a view-shaped array to the view's sharding.
         kept_values: ``kept_values(shape)`` draws values of ``(fan_in, num_neurons)`` for the
             kept cells; ``None`` gives the mask instead of the weights.
+        fan_in_shards: how many devices share the fan-in of each neuron. Each holds every
+            proposal of a round, so rounds are kept to half a shard's rows.
 
     Returns:
         ``(result, steps)``: the weights (or the boolean mask, ``True`` where kept) of
@@ -139,7 +205,15 @@ def draw_exact_zeros(
     neuron_dim = layout.neuron_dim
     rate = start_rate(fan_in, zeros)
 
-    def few_kept() -> tuple[jax.Array, jax.Array, jax.Array, Any]:
+    def correct_(view: jax.Array, remaining: jax.Array, removing: jax.Array, kept: Any, few: bool):
+        chunks = round_chunks(fan_in, num_neurons, zeros, few)
+        if fan_in_shards > 1:
+            chunks = max(1, min(chunks, fan_in // (2 * CHUNK * fan_in_shards)))
+        return correct(
+            step_key, place(view), remaining, removing, kept, neuron_dim=neuron_dim, chunks=chunks
+        )
+
+    def few_kept() -> tuple[jax.Array, jax.Array]:
         # Every cell starts as a zero and the kept cells are placed one by one, the n-th placed
         # cell of a neuron taking the n-th value drawn for it: no dense draw at all.
         bound = few_kept_bound(fan_in)
@@ -147,15 +221,17 @@ def draw_exact_zeros(
         removing = jnp.ones((num_neurons,), bool)
         if kept_values is None:
             view = jnp.zeros(layout.view_shape, bool)
-            return view, remaining, removing, lambda rows, placed: True
+            return correct_(view, remaining, removing, None, True)
         # In the view's orientation and placement, so that no device holds them all.
         drawn = place(orient(kept_values((max(bound, 1), num_neurons)), neuron_dim))
         view = jnp.zeros(layout.view_shape, drawn.dtype)
-        kept = lambda rows, placed: take(drawn, placed, neuron_dim)  # noqa: E731
-        return view, remaining, removing, kept
+        last = jnp.int32(max(bound, 1) - 1)
+        kept = lambda rows, placed: take(drawn, jnp.minimum(placed, last), neuron_dim)  # noqa: E731
+        return correct_(view, remaining, removing, kept, True)
 
-    def start() -> tuple[jax.Array, jax.Array, jax.Array, Any]:
-        # The Bernoulli start: a byte per cell below the rate makes a zero.
+    def start() -> tuple[jax.Array, jax.Array]:
+        # The Bernoulli start: a byte per cell below the rate makes a zero. The correction
+        # works on the support; the values, drawn for every cell, are applied once after it.
         if isinstance(rate, int) and rate == 0:
             member = jnp.zeros(layout.view_shape, bool)
         else:
@@ -164,18 +240,14 @@ def draw_exact_zeros(
         count = member.sum(axis=1 - neuron_dim, dtype=jnp.int32)
         removing = count > zeros
         remaining = jnp.abs(count - zeros)
+        support, steps = correct_(jnp.logical_not(member), remaining, removing, None, False)
         if kept_values is None:
-            return jnp.logical_not(member), remaining, removing, lambda rows, placed: True
+            return support, steps
         dense = place(orient(kept_values((fan_in, num_neurons)), neuron_dim))
-        view = jnp.where(member, jnp.zeros((), dense.dtype), dense)
-        kept = lambda rows, placed: take(dense, rows, neuron_dim)  # noqa: E731
-        return view, remaining, removing, kept
+        return jnp.where(support, dense, jnp.zeros((), dense.dtype)), steps
 
-    def sample(begin: Callable[[], tuple]) -> tuple[jax.Array, jax.Array]:
-        view, remaining, removing, kept = begin()
-        view, steps = correct(
-            step_key, place(view), remaining, removing, kept, neuron_dim=neuron_dim
-        )
+    def sample(path: Callable[[], tuple[jax.Array, jax.Array]]) -> tuple[jax.Array, jax.Array]:
+        view, steps = path()
         return layout.from_view(view), steps
 
     if isinstance(rate, int):
@@ -183,49 +255,50 @@ def draw_exact_zeros(
     return lax.cond(rate == ALL_ZEROS, lambda: sample(few_kept), lambda: sample(start))
 
 
-# ---- the steps ---------------------------------------------------------------------------
+# ---- the rounds --------------------------------------------------------------------------
 
 
 def _dims(neuron_dim: int) -> tuple[lax.GatherDimensionNumbers, lax.ScatterDimensionNumbers]:
-    # One cell per neuron, with the neurons as explicit batching dimensions of the gather and
-    # scatter: sharding the neurons partitions the steps without communication, and neither
-    # orientation of the view needs a transpose.
+    # Cells of a (fan_in, N) or (N, fan_in) array picked by a (P, N) array of fan-in positions,
+    # with the neurons as explicit batching dimensions of the gather and scatter: sharding the
+    # neurons partitions the rounds without communication, and neither orientation of the view
+    # needs a transpose.
     fan_dim = 1 - neuron_dim
     gather = lax.GatherDimensionNumbers(
         offset_dims=(),
         collapsed_slice_dims=(fan_dim,),
         start_index_map=(fan_dim,),
         operand_batching_dims=(neuron_dim,),
-        start_indices_batching_dims=(0,),
+        start_indices_batching_dims=(1,),
     )
     scatter = lax.ScatterDimensionNumbers(
         update_window_dims=(),
         inserted_window_dims=(fan_dim,),
         scatter_dims_to_operand_dims=(fan_dim,),
         operand_batching_dims=(neuron_dim,),
-        scatter_indices_batching_dims=(0,),
+        scatter_indices_batching_dims=(1,),
     )
     return gather, scatter
 
 
-def take(view: jax.Array, rows: jax.Array, neuron_dim: int) -> jax.Array:
+_IN_BOUNDS = lax.GatherScatterMode.PROMISE_IN_BOUNDS
+
+
+def take(array: jax.Array, rows: jax.Array, neuron_dim: int) -> jax.Array:
+    """``array``'s cells at fan-in positions ``rows`` (``int32[P, N]``), as ``[P, N]``."""
     gather, _ = _dims(neuron_dim)
-    slice_sizes = (1, 1)
-    return lax.gather(
-        view, rows[:, None], gather, slice_sizes, mode=lax.GatherScatterMode.PROMISE_IN_BOUNDS
-    )
+    return lax.gather(array, rows[..., None], gather, (1, 1), mode=_IN_BOUNDS)
 
 
-def _put(view: jax.Array, rows: jax.Array, values: jax.Array, neuron_dim: int) -> jax.Array:
-    _, scatter = _dims(neuron_dim)
-    return lax.scatter(
-        view,
-        rows[:, None],
-        values.astype(view.dtype),
-        scatter,
-        unique_indices=True,
-        mode=lax.GatherScatterMode.PROMISE_IN_BOUNDS,
-    )
+def _exclusive_count(flags: jax.Array) -> jax.Array:
+    # For each proposal, how many earlier proposals of its neuron are flagged: a running count
+    # within each chunk plus one over the chunks' totals, which costs far less than one running
+    # count over the whole round (a cumulative sum is quadratic in its length on some backends).
+    chunked = flags.reshape(-1, CHUNK, flags.shape[1]).astype(jnp.int32)
+    within = jnp.cumsum(chunked, axis=1)
+    totals = within[:, -1]
+    earlier_chunks = jnp.cumsum(totals, axis=0) - totals
+    return (within - chunked + earlier_chunks[:, None]).reshape(flags.shape)
 
 
 def correct(
@@ -233,47 +306,86 @@ def correct(
     view: jax.Array,
     remaining: jax.Array,
     removing: jax.Array,
-    kept_value: Callable[[jax.Array, jax.Array], jax.Array],
+    kept_value: Callable[[jax.Array, jax.Array], jax.Array] | None,
     *,
     neuron_dim: int,
+    chunks: int,
 ) -> tuple[jax.Array, jax.Array]:
     """Runs the correction: ``remaining`` uniform removals (or additions) of zeros per neuron.
+
+    The proposals form one sequence per neuron, ``CHUNK`` of them from each ``fold_in(key,
+    c)``. Taken one at a time, a proposal is accepted when it lands on the right side of the
+    current zero set and the neuron still needs one; this is the process the exactness argument
+    is about. A round applies ``chunks * CHUNK`` consecutive proposals at once with the same
+    result: a proposal is accepted in sequence exactly when its cell was on the right side at
+    the start of the round, no earlier proposal of the round hit that cell (it would have
+    flipped it), and fewer than ``remaining`` earlier ones were accepted. Rounds repeat until
+    every neuron is done; with ``chunks`` from :func:`round_chunks` the first nearly always
+    suffices, so the correction is one dependent step.
 
     Args:
         key: a typed key for the proposals.
         view: the 2-D view, zero (or ``False``) exactly at the current zeros.
         remaining: ``int32[N]``, zeros to remove or add per neuron.
         removing: ``bool[N]``, whether the neuron removes zeros (else it adds them).
-        kept_value: ``kept_value(rows, placed)`` gives the non-zero values written where a
-            zero becomes a kept cell, from the chosen rows and the number already placed.
+        kept_value: ``kept_value(rows, placed)`` gives the values written where a zero becomes
+            a kept cell, from the chosen rows and the number placed before. ``None`` for a
+            boolean ``view``, whose chosen cells are flipped.
         neuron_dim: which dimension of ``view`` indexes neurons.
+        chunks: chunks of ``CHUNK`` proposals per round.
 
     Returns:
-        The corrected view and the number of loop iterations run (each ``BLOCK`` proposals).
+        The corrected view and the number of rounds run: the dependent steps.
     """
     fan_in = view.shape[1 - neuron_dim]
+    num_neurons = remaining.shape[0]
+    count = chunks * CHUNK
     total = remaining
-    zero = jnp.zeros((), view.dtype)
+    # The claim table holds, for every cell on the right side, the first proposal of the round
+    # that hit it (`count` if none did) and -1 for the other cells.
+    claim_dtype = jnp.int16 if count < 2**15 else jnp.int32
+    gather, scatter = _dims(neuron_dim)
 
-    def step(carry: tuple[jax.Array, jax.Array, jax.Array]) -> tuple:
-        block, view, remaining = carry
-        bits = jax.random.bits(
-            jax.random.fold_in(key, block), (BLOCK, remaining.shape[0]), jnp.uint32
-        )
-        for u in range(BLOCK):
-            rows = (bits[u] % jnp.uint32(fan_in)).astype(jnp.int32)
-            current = take(view, rows, neuron_dim)
-            chosen = (remaining > 0) & ((current == 0) == removing)
-            new = jnp.where(removing, kept_value(rows, total - remaining), zero)
-            view = _put(view, rows, jnp.where(chosen, new, current), neuron_dim)
-            remaining = remaining - chosen.astype(remaining.dtype)
-        return block + 1, view, remaining
+    def per_neuron(x: jax.Array) -> jax.Array:
+        return jnp.expand_dims(x, 1 - neuron_dim)
+
+    def draw(chunk: jax.Array) -> jax.Array:
+        return jax.random.bits(jax.random.fold_in(key, chunk), (CHUNK, num_neurons), jnp.uint32)
+
+    def round_(carry: tuple[jax.Array, jax.Array, jax.Array]) -> tuple:
+        first_chunk, view, remaining = carry
+        bits = jax.vmap(draw)(first_chunk + jnp.arange(chunks, dtype=jnp.int32))
+        rows = (bits.reshape(count, num_neurons) % jnp.uint32(fan_in)).astype(jnp.int32)
+        index = lax.broadcasted_iota(claim_dtype, rows.shape, 0)
+        on_side = (view == 0) == per_neuron(removing)
+        claim = jnp.where(on_side, jnp.asarray(count, claim_dtype), jnp.asarray(-1, claim_dtype))
+        claim = lax.scatter_min(claim, rows[..., None], index, scatter, mode=_IN_BOUNDS)
+        eligible = lax.gather(claim, rows[..., None], gather, (1, 1), mode=_IN_BOUNDS) == index
+        before = _exclusive_count(eligible)
+        accepted = eligible & (before < remaining)
+        if kept_value is None:
+            # Flip every cell whose first proposal is accepted: those up to the last accepted.
+            last = jnp.max(jnp.where(accepted, index, -1), axis=0)
+            flipped = (claim >= 0) & (claim <= per_neuron(last))
+            view = view ^ flipped
+        else:
+            new = kept_value(rows, total - remaining + before).astype(view.dtype)
+            # Proposals that are not accepted write nowhere: their index is out of bounds.
+            view = lax.scatter(
+                view,
+                jnp.where(accepted, rows, fan_in)[..., None],
+                jnp.where(removing, new, jnp.zeros((), view.dtype)),
+                scatter,
+                mode=lax.GatherScatterMode.FILL_OR_DROP,
+            )
+        remaining = remaining - accepted.sum(axis=0, dtype=remaining.dtype)
+        return first_chunk + chunks, view, remaining
 
     def busy(carry: tuple[jax.Array, jax.Array, jax.Array]) -> jax.Array:
         return jnp.any(carry[2] > 0)
 
-    blocks, view, _ = lax.while_loop(busy, step, (jnp.int32(0), view, remaining))
-    return view, blocks
+    end, view, _ = lax.while_loop(busy, round_, (jnp.int32(0), view, remaining))
+    return view, end // chunks
 
 
 def start_bytes(key: jax.Array, layout_fan_in: int, num_neurons: int) -> jax.Array:

@@ -84,3 +84,24 @@ def view_sharding(sharding: Any, layout: Layout) -> Any:
         return None
     view_spec = PartitionSpec(*(entry for _, entry in merged))
     return view_spec if mesh is None else NamedSharding(mesh, view_spec)
+
+
+def fan_in_shards(placement: Any, layout: Layout) -> int:
+    """How many pieces the fan-in dimension of the 2-D view is split into by ``placement``.
+
+    ``placement`` is what :func:`view_sharding` returned; 1 when it leaves the fan-in whole or
+    is unknown (``None``: XLA places the view).
+    """
+    if isinstance(placement, NamedSharding):
+        spec, sizes = placement.spec, dict(placement.mesh.shape)
+    elif isinstance(placement, PartitionSpec):
+        spec, sizes = placement, dict(jax.sharding.get_abstract_mesh().shape)
+    else:
+        return 1
+    fan_dim = 1 - layout.neuron_dim
+    entry = tuple(spec)[fan_dim] if len(spec) > fan_dim else None
+    names = () if entry is None else (entry,) if isinstance(entry, str) else tuple(entry)
+    shards = 1
+    for name in names:
+        shards *= int(sizes.get(name, 1))
+    return shards
