@@ -16,6 +16,9 @@ settings.register_profile(
     derandomize=True,
 )
 settings.register_profile("ci", parent=settings.get_profile("default"), max_examples=40)
+# The runs beside the full one (another dtype mode, Python or set of versions) look for what
+# differs between versions, not for rare inputs: the full run draws the many examples.
+settings.register_profile("side", parent=settings.get_profile("default"), max_examples=10)
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "default"))
 
 X64 = bool(jax.config.read("jax_enable_x64"))

@@ -236,7 +236,10 @@ def draw_exact_zeros(
             member = jnp.zeros(layout.view_shape, bool)
         else:
             cells = start_bytes(start_key, fan_in, num_neurons)
-            member = place(orient(cells < jnp.asarray(rate, jnp.uint32), neuron_dim))
+            # A traced rate may still be a constant to XLA (a sparsity made inside the caller's
+            # jit); the barrier keeps XLA from evaluating the start at compile time.
+            below = rate if isinstance(rate, int) else lax.optimization_barrier(rate)
+            member = place(orient(cells < jnp.asarray(below, jnp.uint32), neuron_dim))
         count = member.sum(axis=1 - neuron_dim, dtype=jnp.int32)
         removing = count > zeros
         remaining = jnp.abs(count - zeros)
