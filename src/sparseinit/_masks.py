@@ -346,7 +346,7 @@ def correct(
     total = remaining
     # The claim table holds, for every cell on the right side, the first proposal of the round
     # that hit it (`count` if none did) and -1 for the other cells.
-    claim_dtype = jnp.int16 if count < 2**15 else jnp.int32
+    claim_dtype = jnp.int8 if count < 2**7 else jnp.int16 if count < 2**15 else jnp.int32
     gather, scatter = _dims(neuron_dim)
 
     def per_neuron(x: jax.Array) -> jax.Array:
