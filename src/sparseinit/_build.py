@@ -77,11 +77,20 @@ def _draw(
             factor = rescale_factor(layout.fan_in, zeros, compute_dtype(weights.dtype))
         if isinstance(weights.values, Distribution):
             scale = 1.0 if factor is None else factor
-            draw_kept = kept_values(value_key, weights.values, scale, weights.dtype)
+            draw_kept = kept_values(
+                value_key, weights.values, scale, weights.dtype, flat=mask.sharding is None
+            )
     place = functools.partial(constrain, sharding=placement)
     shards = fan_in_shards(placement, layout)
     result, steps = draw_exact_zeros(
-        layout, zeros, start_key, step_key, place, draw_kept, fan_in_shards=shards
+        layout,
+        zeros,
+        start_key,
+        step_key,
+        place,
+        draw_kept,
+        fan_in_shards=shards,
+        flat=mask.sharding is None,
     )
 
     def finish(result: jax.Array, invalid_fill: bool | float) -> jax.Array:

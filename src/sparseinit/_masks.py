@@ -50,6 +50,7 @@ import numpy as np
 from jax import lax
 
 from sparseinit._layout import Layout
+from sparseinit._sampling import drawn_as
 
 # Proposals per neuron drawn from one ``fold_in`` of the proposal key: a round draws a whole
 # number of such chunks, so the proposal sequence does not depend on how rounds group it.
@@ -180,6 +181,7 @@ def draw_exact_zeros(
     kept_values: Callable[[tuple[int, int]], jax.Array] | None,
     *,
     fan_in_shards: int = 1,
+    flat: bool = False,
 ) -> tuple[jax.Array, jax.Array]:
     """Exactly ``zeros`` zeros per neuron at uniformly random positions: the sampler.
 
@@ -196,6 +198,8 @@ def draw_exact_zeros(
             kept cells; ``None`` gives the mask instead of the weights.
         fan_in_shards: how many devices share the fan-in of each neuron. Each holds every
             proposal of a round, so rounds are kept to half a shard's rows.
+        flat: the array is not sharded, so random words may be drawn flat
+            (:func:`sparseinit._sampling.drawn_as`).
 
     Returns:
         ``(result, steps)``: the weights (or the boolean mask, ``True`` where kept) of
@@ -210,7 +214,14 @@ def draw_exact_zeros(
         if fan_in_shards > 1:
             chunks = max(1, min(chunks, fan_in // (2 * CHUNK * fan_in_shards)))
         return correct(
-            step_key, place(view), remaining, removing, kept, neuron_dim=neuron_dim, chunks=chunks
+            step_key,
+            place(view),
+            remaining,
+            removing,
+            kept,
+            neuron_dim=neuron_dim,
+            chunks=chunks,
+            flat=flat,
         )
 
     def few_kept() -> tuple[jax.Array, jax.Array]:
@@ -235,7 +246,7 @@ def draw_exact_zeros(
         if isinstance(rate, int) and rate == 0:
             member = jnp.zeros(layout.view_shape, bool)
         else:
-            cells = start_bytes(start_key, fan_in, num_neurons)
+            cells = start_bytes(start_key, fan_in, num_neurons, flat=flat)
             # A traced rate may still be a constant to XLA (a sparsity made inside the caller's
             # jit); the barrier keeps XLA from evaluating the start at compile time.
             below = rate if isinstance(rate, int) else lax.optimization_barrier(rate)
@@ -313,6 +324,7 @@ def correct(
     *,
     neuron_dim: int,
     chunks: int,
+    flat: bool = False,
 ) -> tuple[jax.Array, jax.Array]:
     """Runs the correction: ``remaining`` uniform removals (or additions) of zeros per neuron.
 
@@ -336,6 +348,7 @@ def correct(
             boolean ``view``, whose chosen cells are flipped.
         neuron_dim: which dimension of ``view`` indexes neurons.
         chunks: chunks of ``CHUNK`` proposals per round.
+        flat: the view is not sharded, so the proposals may be drawn flat.
 
     Returns:
         The corrected view and the number of rounds run: the dependent steps.
@@ -353,7 +366,9 @@ def correct(
         return jnp.expand_dims(x, 1 - neuron_dim)
 
     def draw(chunk: jax.Array) -> jax.Array:
-        return jax.random.bits(jax.random.fold_in(key, chunk), (CHUNK, num_neurons), jnp.uint32)
+        chunk_key = jax.random.fold_in(key, chunk)
+        sample = functools.partial(jax.random.bits, chunk_key, dtype=jnp.uint32)
+        return drawn_as((CHUNK, num_neurons), sample, flat=flat)
 
     def round_(carry: tuple[jax.Array, jax.Array, jax.Array]) -> tuple:
         first_chunk, view, remaining = carry
@@ -391,9 +406,12 @@ def correct(
     return view, end // chunks
 
 
-def start_bytes(key: jax.Array, layout_fan_in: int, num_neurons: int) -> jax.Array:
+def start_bytes(
+    key: jax.Array, layout_fan_in: int, num_neurons: int, *, flat: bool = False
+) -> jax.Array:
     """One random byte per cell, as ``uint32[fan_in, N]``: four from each random word."""
-    words = jax.random.bits(key, (math.ceil(layout_fan_in / 4), num_neurons), jnp.uint32)
+    sample = functools.partial(jax.random.bits, key, dtype=jnp.uint32)
+    words = drawn_as((math.ceil(layout_fan_in / 4), num_neurons), sample, flat=flat)
     # Row 4 w + i is byte i of word row w: a block of rows comes from a block of words, so a
     # sharded fan-in axis keeps every byte on the device of its word.
     parts = [(words >> jnp.uint32(8 * i)) & jnp.uint32(255) for i in range(4)]
