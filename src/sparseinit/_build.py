@@ -54,7 +54,7 @@ def build_mask(plan: MaskPlan, key: jax.Array, sparsity: jax.Array | None) -> ja
 
 @functools.partial(jax.jit, static_argnums=(0,))
 def dependent_steps(plan: Plan, key: jax.Array, sparsity: jax.Array | None) -> jax.Array:
-    """The loop iterations the correction of ``plan`` runs with ``key``: its dependent steps.
+    """The rounds the correction of ``plan`` runs with ``key``: its dependent steps.
 
     Each round applies a batch of proposals for every neuron at once; the number is the same
     for the weights and the mask, and nearly always 1.

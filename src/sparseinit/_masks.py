@@ -225,7 +225,7 @@ def draw_exact_zeros(
         )
 
     def few_kept() -> tuple[jax.Array, jax.Array]:
-        # Every cell starts as a zero and the kept cells are placed one by one, the n-th placed
+        # Every cell starts as a zero and the correction places the kept cells, the n-th placed
         # cell of a neuron taking the n-th value drawn for it: no dense draw at all.
         bound = few_kept_bound(fan_in)
         remaining = jnp.broadcast_to(fan_in - zeros, (num_neurons,)).astype(jnp.int32)
