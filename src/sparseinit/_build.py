@@ -65,7 +65,7 @@ def dependent_steps(plan: Plan, key: jax.Array, sparsity: jax.Array | None) -> j
 def _draw(
     mask: MaskPlan, weights: Plan | None, key: jax.Array, sparsity: jax.Array | None
 ) -> tuple[jax.Array, jax.Array]:
-    # The weights of `weights`, or with None the mask, and the correction's loop iterations.
+    # The weights of `weights`, or with None the mask, and the correction's rounds.
     layout = mask.layout
     start_key, step_key, value_key = jax.random.split(key, 3)
     zeros, valid = zeros_in_jit(mask.name, mask.count, layout.fan_in, sparsity)

@@ -166,7 +166,7 @@ def start_rate(fan_in: int, zeros: int | jax.Array) -> int | jax.Array:
 
 
 def few_kept_bound(fan_in: int) -> int:
-    """The most kept cells a neuron places one by one from an all-zero start (``q = 256``)."""
+    """The most kept cells a neuron places from an all-zero start (``q = 256``)."""
     table = rate_table(fan_in)
     counts = np.nonzero(table == ALL_ZEROS)[0]
     return int(fan_in - counts.min()) if counts.size else 0
@@ -203,7 +203,7 @@ def draw_exact_zeros(
 
     Returns:
         ``(result, steps)``: the weights (or the boolean mask, ``True`` where kept) of
-        ``layout.shape``, and the loop iterations of the correction.
+        ``layout.shape``, and the rounds of the correction.
     """
     num_neurons, fan_in = layout.num_neurons, layout.fan_in
     neuron_dim = layout.neuron_dim
