@@ -360,7 +360,7 @@ def correct(
     # The claim table holds, for every cell on the right side, the first proposal of the round
     # that hit it (`count` if none did) and -1 for the other cells.
     claim_dtype = jnp.int8 if count < 2**7 else jnp.int16 if count < 2**15 else jnp.int32
-    gather, scatter = _dims(neuron_dim)
+    _, scatter = _dims(neuron_dim)
 
     def per_neuron(x: jax.Array) -> jax.Array:
         return jnp.expand_dims(x, 1 - neuron_dim)
@@ -378,7 +378,7 @@ def correct(
         on_side = (view == 0) == per_neuron(removing)
         claim = jnp.where(on_side, jnp.asarray(count, claim_dtype), jnp.asarray(-1, claim_dtype))
         claim = lax.scatter_min(claim, rows[..., None], index, scatter, mode=_IN_BOUNDS)
-        eligible = lax.gather(claim, rows[..., None], gather, (1, 1), mode=_IN_BOUNDS) == index
+        eligible = take(claim, rows, neuron_dim) == index
         before = _exclusive_count(eligible)
         accepted = eligible & (before < remaining)
         if kept_value is None:
