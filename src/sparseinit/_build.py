@@ -70,6 +70,8 @@ def _draw(
     start_key, step_key, value_key = jax.random.split(key, 3)
     zeros, valid = zeros_in_jit(mask.name, mask.count, layout.fan_in, sparsity)
     placement = view_sharding(mask.sharding, layout)
+    # Random words of an array with no requested sharding may be drawn flat (_sampling.drawn_as).
+    flat = mask.sharding is None
     factor = None
     draw_kept = None
     if weights is not None:
@@ -77,9 +79,7 @@ def _draw(
             factor = rescale_factor(layout.fan_in, zeros, compute_dtype(weights.dtype))
         if isinstance(weights.values, Distribution):
             scale = 1.0 if factor is None else factor
-            draw_kept = kept_values(
-                value_key, weights.values, scale, weights.dtype, flat=mask.sharding is None
-            )
+            draw_kept = kept_values(value_key, weights.values, scale, weights.dtype, flat=flat)
     place = functools.partial(constrain, sharding=placement)
     shards = fan_in_shards(placement, layout)
     result, steps = draw_exact_zeros(
@@ -90,7 +90,7 @@ def _draw(
         place,
         draw_kept,
         fan_in_shards=shards,
-        flat=mask.sharding is None,
+        flat=flat,
     )
 
     def finish(result: jax.Array, invalid_fill: bool | float) -> jax.Array:

@@ -50,7 +50,7 @@ import numpy as np
 from jax import lax
 
 from sparseinit._layout import Layout
-from sparseinit._sampling import drawn_as
+from sparseinit._sampling import random_words
 
 # Proposals per neuron drawn from one ``fold_in`` of the proposal key: a round draws a whole
 # number of such chunks, so the proposal sequence does not depend on how rounds group it.
@@ -366,9 +366,7 @@ def correct(
         return jnp.expand_dims(x, 1 - neuron_dim)
 
     def draw(chunk: jax.Array) -> jax.Array:
-        chunk_key = jax.random.fold_in(key, chunk)
-        sample = functools.partial(jax.random.bits, chunk_key, dtype=jnp.uint32)
-        return drawn_as((CHUNK, num_neurons), sample, flat=flat)
+        return random_words(jax.random.fold_in(key, chunk), (CHUNK, num_neurons), flat=flat)
 
     def round_(carry: tuple[jax.Array, jax.Array, jax.Array]) -> tuple:
         first_chunk, view, remaining = carry
@@ -410,8 +408,7 @@ def start_bytes(
     key: jax.Array, layout_fan_in: int, num_neurons: int, *, flat: bool = False
 ) -> jax.Array:
     """One random byte per cell, as ``uint32[fan_in, N]``: four from each random word."""
-    sample = functools.partial(jax.random.bits, key, dtype=jnp.uint32)
-    words = drawn_as((math.ceil(layout_fan_in / 4), num_neurons), sample, flat=flat)
+    words = random_words(key, (math.ceil(layout_fan_in / 4), num_neurons), flat=flat)
     # Row 4 w + i is byte i of word row w: a block of rows comes from a block of words, so a
     # sharded fan-in axis keeps every byte on the device of its word.
     parts = [(words >> jnp.uint32(8 * i)) & jnp.uint32(255) for i in range(4)]

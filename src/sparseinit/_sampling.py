@@ -138,6 +138,11 @@ def drawn_as(
     return sample(shape)
 
 
+def random_words(key: jax.Array, shape: tuple[int, ...], *, flat: bool) -> jax.Array:
+    """``uint32`` random words of ``shape``, drawn as :func:`drawn_as` says."""
+    return drawn_as(shape, lambda s: jax.random.bits(key, s, jnp.uint32), flat=flat)
+
+
 def kept_values(
     key: jax.Array, values: Distribution, factor: Any, dtype: np.dtype, *, flat: bool = False
 ) -> Callable[[tuple[int, int]], jax.Array]:

@@ -12,6 +12,7 @@ switched to ``Auto`` (:func:`run_auto`), constrains its intermediates there, and
 result back with the requested sharding in its type.
 """
 
+import math
 from collections.abc import Callable
 from typing import Any
 
@@ -101,7 +102,4 @@ def fan_in_shards(placement: Any, layout: Layout) -> int:
     fan_dim = 1 - layout.neuron_dim
     entry = tuple(spec)[fan_dim] if len(spec) > fan_dim else None
     names = () if entry is None else (entry,) if isinstance(entry, str) else tuple(entry)
-    shards = 1
-    for name in names:
-        shards *= int(sizes.get(name, 1))
-    return shards
+    return math.prod(int(sizes.get(name, 1)) for name in names)
