@@ -128,13 +128,28 @@ def make_fn(kind: str, shape: tuple[int, ...], sparsity: float) -> Callable[[jax
     raise ValueError(f"kind must be 'dense', 'sparse' or 'naive', got {kind!r}")
 
 
-def dependent_steps(shape: tuple[int, ...], sparsity: float, key: jax.Array) -> int:
-    """The rounds of the mask's correction for one call: its dependent steps."""
+def dependent_steps(
+    shape: tuple[int, ...], sparsity: float, key: jax.Array, *, traced: bool = False
+) -> int:
+    """The rounds of the mask's correction for one call: its dependent steps.
+
+    ``traced``: the sparsity is an argument of the jitted call, as in a sweep.
+    """
+    if traced:
+        return int(_traced_steps(key, jnp.float32(sparsity), shape))
     from sparseinit import _build
 
     init = sparseinit.sparse(sparsity)
     plan, _ = init._plan(shape, None, None)
     return int(_build.dependent_steps(plan, key, None))
+
+
+@functools.partial(jax.jit, static_argnums=(2,))
+def _traced_steps(key: jax.Array, sparsity: jax.Array, shape: tuple[int, ...]) -> jax.Array:
+    from sparseinit import _build
+
+    plan, traced = sparseinit.sparse(sparsity)._plan(shape, None, None)
+    return _build.dependent_steps(plan, key, traced)
 
 
 # ---- warm timing -------------------------------------------------------------------------
@@ -307,6 +322,8 @@ class Row:
     first: dict[str, list[float]]
     memory: dict[str, Memory]
     steps: int
+    # The same with the sparsity traced, where the sweep is measured.
+    traced_steps: int | None = None
     # PyTorch's milliseconds a call, by anchor, where torch is installed (see anchors.py).
     anchors: dict[str, float] = dataclasses.field(default_factory=dict)
 
@@ -342,11 +359,16 @@ def measure_row(
     kinds = ["dense", "sparse"]
     if detailed and not skip_naive:
         kinds.append("naive")
-    if math.prod(shape) <= SWEEP_MAX_SIZE:
+    sweep = math.prod(shape) <= SWEEP_MAX_SIZE
+    if sweep:
         kinds += ["dense8", "sparse8", "traced8"]
     fns = {kind: jax.jit(make_fn(kind, shape, sparsity)) for kind in kinds}
     warm = time_warm(fns, repeats, target_seconds, keys)
     steps = statistics.median(dependent_steps(shape, sparsity, next(keys)) for _ in range(5))
+    traced_steps = None
+    if sweep:
+        traced = [dependent_steps(shape, sparsity, next(keys), traced=True) for _ in range(5)]
+        traced_steps = int(statistics.median(traced))
     memory: dict[str, Memory] = {}
     first: dict[str, list[float]] = {}
     if detailed:
@@ -364,4 +386,4 @@ def measure_row(
     if detailed and anchors.available():
         progress(f"{fmt_shape(shape)} sparsity {sparsity}: PyTorch anchors")
         timed_anchors = anchors.time_anchors(shape, sparsity, repeats, target_seconds)
-    return Row(shape, sparsity, warm, first, memory, int(steps), timed_anchors)
+    return Row(shape, sparsity, warm, first, memory, int(steps), traced_steps, timed_anchors)

@@ -261,8 +261,8 @@ def _sweeps_section(rows: list[Row]) -> list[str]:
         "function, as in a sweep over sparsities that compiles once).",
         "",
         "| shape | sparsity | dense ms | concrete ms | traced ms | traced / dense"
-        " | traced / concrete |",
-        "|---|---:|---:|---:|---:|---:|---:|",
+        " | traced / concrete | traced steps |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for row in rows:
         if row.warm_ms("traced8") is None:
@@ -275,8 +275,16 @@ def _sweeps_section(rows: list[Row]) -> list[str]:
             fmt_ms(row.warm_ms("traced8")),
             fmt_x(ratio(row.warm_ms("traced8"), row.warm_ms("dense8"))),
             fmt_x(ratio(row.warm_ms("traced8"), row.warm_ms("sparse8"))),
+            "-" if row.traced_steps is None else str(row.traced_steps),
         ]
         lines.append("| " + " | ".join(cells) + " |")
+    lines += [
+        "",
+        "*Traced steps*: the dependent steps of one call with the sparsity traced, median over",
+        "5 keys. A traced count's rounds are sized for its path rather than for the count",
+        "(see the Performance page), so it may take a few rounds where the concrete value",
+        "takes one.",
+    ]
     return lines
 
 

@@ -65,6 +65,9 @@ _START_COST = 0.1
 # The rate q at which every cell of the start is a zero: the start is skipped and the kept
 # cells are placed by the correction, with their values (the few-kept path).
 ALL_ZEROS = 256
+# A traced count's rounds are this many times smaller than the largest need of its path, so
+# that a sweep pays for about the proposals its counts need (see `round_chunks`).
+_TRACED_ROUND_DIVISOR = 3
 
 
 def _harmonic(x: np.ndarray) -> np.ndarray:
@@ -146,15 +149,20 @@ def _chunk_table(fan_in: int, num_neurons: int) -> np.ndarray:
 def round_chunks(fan_in: int, num_neurons: int, zeros: int | jax.Array, few_kept: bool) -> int:
     """Chunks of ``CHUNK`` proposals per round of the correction, a static number.
 
-    For a concrete count it is sized for that count; for a traced one, for the largest need of
-    any count that takes the same path (``few_kept`` or the Bernoulli start). The size changes
-    only the cost: a neuron's proposals form the same sequence however rounds group them.
+    For a concrete count it is sized for that count, so that nearly every kernel needs one
+    round. A traced count's size must serve every count that takes the same path
+    (``few_kept`` or the Bernoulli start): it is a third of the largest need on the path, so
+    that a sweep over sparsities pays for about the proposals each count needs, in up to about
+    four rounds, rather than for the largest need at every count. The size changes only the
+    cost: a neuron's proposals form the same sequence however rounds group them.
     """
     table = _chunk_table(fan_in, num_neurons)
     if isinstance(zeros, int):
         return int(table[zeros])
     path = (rate_table(fan_in) == ALL_ZEROS) == few_kept
-    return int(table[path].max()) if path.any() else 1
+    if not path.any():
+        return 1
+    return max(1, math.ceil(int(table[path].max()) / _TRACED_ROUND_DIVISOR))
 
 
 def start_rate(fan_in: int, zeros: int | jax.Array) -> int | jax.Array:
@@ -243,14 +251,21 @@ def draw_exact_zeros(
     def start() -> tuple[jax.Array, jax.Array]:
         # The Bernoulli start: a byte per cell below the rate makes a zero. The correction
         # works on the support; the values, drawn for every cell, are applied once after it.
-        if isinstance(rate, int) and rate == 0:
-            member = jnp.zeros(layout.view_shape, bool)
-        else:
+        def bernoulli() -> jax.Array:
             cells = start_bytes(start_key, fan_in, num_neurons, flat=flat)
             # A traced rate may still be a constant to XLA (a sparsity made inside the caller's
             # jit); the barrier keeps XLA from evaluating the start at compile time.
             below = rate if isinstance(rate, int) else lax.optimization_barrier(rate)
-            member = place(orient(cells < jnp.asarray(below, jnp.uint32), neuron_dim))
+            return place(orient(cells < jnp.asarray(below, jnp.uint32), neuron_dim))
+
+        def no_zeros() -> jax.Array:
+            return place(jnp.zeros(layout.view_shape, bool))
+
+        if isinstance(rate, int):
+            member = no_zeros() if rate == 0 else bernoulli()
+        else:
+            # The bytes of a traced rate 0 would all compare False: skip drawing them.
+            member = lax.cond(rate == 0, no_zeros, bernoulli)
         count = member.sum(axis=1 - neuron_dim, dtype=jnp.int32)
         removing = count > zeros
         remaining = jnp.abs(count - zeros)
