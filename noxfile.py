@@ -15,8 +15,8 @@ from packaging.requirements import Requirement
 nox.options.sessions = ["lint", "typecheck", "tests"]
 nox.options.reuse_existing_virtualenvs = True
 
-# The full suite runs on the Python running nox; the fast float32 part also runs on the oldest and
-# the newest Python the package admits (in CI, the first is the one running nox).
+# The full suite runs on the Python running nox; the fast part also runs, with 64-bit types, on the
+# oldest and the newest Python the package admits (in CI, the first is the one running nox).
 RUNNING = f"{sys.version_info.major}.{sys.version_info.minor}"
 PYTHONS = sorted({"3.11", "3.13", RUNNING}, key=lambda v: tuple(map(int, v.split("."))))
 
@@ -109,22 +109,23 @@ SHARDING = "--ignore=tests/test_sharding.py"
 
 @nox.session(python=PYTHONS)
 def tests(session: nox.Session) -> None:
-    """The full suite on the Python running nox, the fast float32 part on 3.11 and 3.13.
+    """The full suite on the Python running nox, the fast part with x64 on 3.11 and 3.13.
 
-    On the running Python: the whole suite in float32, the fast library tests with
-    JAX_ENABLE_X64=1, and every docstring example. On the others: the fast library tests in
-    float32. ``nox -s tests -- ARGS`` runs ``pytest ARGS`` once instead.
+    On the running Python: the whole suite in float32 and every docstring example. On the
+    others: the fast library tests with JAX_ENABLE_X64=1, which also runs the float64 cases
+    that float32 mode skips. The dtype mode and the Python version are independent, so one
+    side run checks both (the lowest versions run in float32). ``nox -s tests -- ARGS`` runs
+    ``pytest ARGS`` once instead.
     """
     session.install("-e", ".[test]", *DEMO_REQUIREMENTS)
     if session.posargs:
         session.run("pytest", *session.posargs)
         return
-    side = [*PYTEST_ARGS, *NARROW, SHARDING]
     if session.python != RUNNING:
-        session.run("pytest", *side, env={"JAX_ENABLE_X64": "0", **SIDE_ENV})
+        side = [*PYTEST_ARGS, *NARROW, SHARDING]
+        session.run("pytest", *side, env={"JAX_ENABLE_X64": "1", **SIDE_ENV})
         return
     session.run("pytest", *PYTEST_ARGS, env={"JAX_ENABLE_X64": "0"})
-    session.run("pytest", *side, env={"JAX_ENABLE_X64": "1", **SIDE_ENV})
     _run_doctests(session)
 
 

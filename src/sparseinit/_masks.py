@@ -75,33 +75,47 @@ def _harmonic(x: np.ndarray) -> np.ndarray:
     return np.log(np.maximum(x, 0) + 0.5) + 0.5772156649
 
 
-def _tail_proposals(
-    fan_in: int, k: np.ndarray, q: np.ndarray, tail: float
-) -> tuple[np.ndarray, np.ndarray]:
-    # The proposals of a neuron whose start lies `tail` standard deviations out, for counts k
-    # and rates q / 256 that broadcast together: their expected number and its variance.
-    # Removing zeros from z down to k takes F (H(z) - H(k)) proposals on average: at m zeros a
-    # proposal succeeds with probability m / F, a geometric number of trials with variance
-    # F (F - m) / m^2, which sums to about F^2 (1/k - 1/z) - F log(z / k). Adding zeros is the
-    # same with the kept cells.
+def _start_range(fan_in: int, q: np.ndarray, tail: float) -> tuple[np.ndarray, np.ndarray]:
+    # The most and the fewest zeros of a start at rate q / 256 that lies within `tail` standard
+    # deviations of its mean.
     f = float(fan_in)
     p = q / 256
     mean, sd = f * p, np.sqrt(f * p * (1 - p))
-    high = np.minimum(mean + tail * sd, f)
-    low = np.maximum(mean - tail * sd, 0)
+    return np.minimum(mean + tail * sd, f), np.maximum(mean - tail * sd, 0)
 
-    def trials(start: np.ndarray, end: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+
+# The proposals of a neuron whose start lies `tail` standard deviations out, for counts k and
+# rates q / 256 that broadcast together. Removing zeros from z down to k takes F (H(z) - H(k))
+# proposals on average: at m zeros a proposal succeeds with probability m / F, a geometric
+# number of trials with variance F (F - m) / m^2, which sums to about
+# F^2 (1/k - 1/z) - F log(z / k). Adding zeros is the same with the kept cells. The rate table
+# needs only the expected number, over every (k, q) pair: its transcendental functions are
+# taken over k and q separately.
+
+
+def _expected_proposals(fan_in: int, k: np.ndarray, q: np.ndarray, tail: float) -> np.ndarray:
+    # The expected proposals (see above).
+    f = float(fan_in)
+    high, low = _start_range(fan_in, q, tail)
+    remove = f * (_harmonic(high) - _harmonic(k))
+    add = f * (_harmonic(f - low) - _harmonic(f - k))
+    return np.maximum(np.where(high > k, remove, 0), np.where(low < k, add, 0))
+
+
+def _proposal_variance(fan_in: int, k: np.ndarray, q: np.ndarray, tail: float) -> np.ndarray:
+    # The variance of the number of proposals (see above).
+    f = float(fan_in)
+    high, low = _start_range(fan_in, q, tail)
+
+    def variance(start: np.ndarray, end: np.ndarray) -> np.ndarray:
         # From `start` cells on the right side down to `end`, with start >= end.
         a = np.maximum(end, 0.5)
-        expected = f * (_harmonic(start) - _harmonic(end))
-        variance = f * f * (1 / a - 1 / np.maximum(start, a)) - f * np.log(np.maximum(start, a) / a)
-        return expected, np.maximum(variance, 0)
+        top = np.maximum(start, a)
+        return np.maximum(f * f * (1 / a - 1 / top) - f * np.log(top / a), 0)
 
-    remove = trials(high, k)
-    add = trials(f - low, f - k)
-    expected = np.maximum(np.where(high > k, remove[0], 0), np.where(low < k, add[0], 0))
-    variance = np.maximum(np.where(high > k, remove[1], 0), np.where(low < k, add[1], 0))
-    return expected, variance
+    remove = variance(high, k)
+    add = variance(f - low, f - k)
+    return np.maximum(np.where(high > k, remove, 0), np.where(low < k, add, 0))
 
 
 @functools.lru_cache(maxsize=64)
@@ -118,7 +132,7 @@ def rate_table(fan_in: int) -> np.ndarray:
     """
     k = np.arange(fan_in + 1, dtype=np.float64)[:, None]
     q = np.arange(257, dtype=np.float64)[None, :]
-    expected, _ = _tail_proposals(fan_in, k, q, _TAIL)
+    expected = _expected_proposals(fan_in, k, q, _TAIL)
     cost = expected + np.where((q > 0) & (q < ALL_ZEROS), _START_COST * fan_in, 0)
     return cost.argmin(axis=1).astype(np.int32)
 
@@ -140,8 +154,9 @@ def _chunk_table(fan_in: int, num_neurons: int) -> np.ndarray:
     z = _normal_quantile(0.05 / num_neurons)
     k = np.arange(fan_in + 1, dtype=np.float64)
     q = rate_table(fan_in).astype(np.float64)
-    center, _ = _tail_proposals(fan_in, k, q, 0.0)
-    edge, variance = _tail_proposals(fan_in, k, q, z)
+    center = _expected_proposals(fan_in, k, q, 0.0)
+    edge = _expected_proposals(fan_in, k, q, z)
+    variance = _proposal_variance(fan_in, k, q, z)
     proposals = center + np.sqrt((edge - center) ** 2 + z * z * variance)
     return np.maximum(np.ceil(proposals / CHUNK), 1).astype(np.int32)
 
