@@ -167,8 +167,8 @@ def round_chunks(fan_in: int, num_neurons: int, zeros: int | jax.Array, few_kept
     For a concrete count it is sized for that count, so that nearly every kernel needs one
     round. A traced count's size must serve every count that takes the same path
     (``few_kept`` or the Bernoulli start): it is a third of the largest need on the path, so
-    that a sweep over sparsities pays for about the proposals each count needs, in up to about
-    four rounds, rather than for the largest need at every count. The size changes only the
+    that a sweep over sparsities pays for about the proposals each count needs, usually in two
+    or three rounds, rather than for the largest need at every count. The size changes only the
     cost: a neuron's proposals form the same sequence however rounds group them.
     """
     table = _chunk_table(fan_in, num_neurons)
