@@ -137,19 +137,18 @@ def dependent_steps(
     """
     if traced:
         return int(_traced_steps(key, jnp.float32(sparsity), shape))
-    from sparseinit import _build
-
-    init = sparseinit.sparse(sparsity)
-    plan, _ = init._plan(shape, None, None)
-    return int(_build.dependent_steps(plan, key, None))
+    return int(_steps(key, sparsity, shape))
 
 
-@functools.partial(jax.jit, static_argnums=(2,))
-def _traced_steps(key: jax.Array, sparsity: jax.Array, shape: tuple[int, ...]) -> jax.Array:
+def _steps(key: jax.Array, sparsity: float | jax.Array, shape: tuple[int, ...]) -> jax.Array:
     from sparseinit import _build
 
     plan, traced = sparseinit.sparse(sparsity)._plan(shape, None, None)
     return _build.dependent_steps(plan, key, traced)
+
+
+# The same with the sparsity an argument of the jitted call.
+_traced_steps = jax.jit(_steps, static_argnums=(2,))
 
 
 # ---- warm timing -------------------------------------------------------------------------

@@ -84,38 +84,46 @@ def _start_range(fan_in: int, q: np.ndarray, tail: float) -> tuple[np.ndarray, n
     return np.minimum(mean + tail * sd, f), np.maximum(mean - tail * sd, 0)
 
 
-# The proposals of a neuron whose start lies `tail` standard deviations out, for counts k and
-# rates q / 256 that broadcast together. Removing zeros from z down to k takes F (H(z) - H(k))
-# proposals on average: at m zeros a proposal succeeds with probability m / F, a geometric
-# number of trials with variance F (F - m) / m^2, which sums to about
-# F^2 (1/k - 1/z) - F log(z / k). Adding zeros is the same with the kept cells. The rate table
-# needs only the expected number, over every (k, q) pair: its transcendental functions are
-# taken over k and q separately.
+def _per_side(
+    fan_in: int,
+    k: np.ndarray,
+    q: np.ndarray,
+    tail: float,
+    trials: Callable[[np.ndarray, np.ndarray], np.ndarray],
+) -> np.ndarray:
+    # `trials(start, end)`, a figure of the proposals that take a neuron from `start` cells on
+    # the right side down to `end`, for a neuron whose start lies `tail` standard deviations
+    # out, for counts k and rates q / 256 that broadcast together: removing zeros from a start
+    # above k, or adding them (counted on the kept cells) to one below, whichever is larger.
+    f = float(fan_in)
+    high, low = _start_range(fan_in, q, tail)
+    remove = np.where(high > k, trials(high, k), 0)
+    add = np.where(low < k, trials(f - low, f - k), 0)
+    return np.maximum(remove, add)
+
+
+# Removing zeros from z down to k takes F (H(z) - H(k)) proposals on average: at m zeros a
+# proposal succeeds with probability m / F, a geometric number of trials with variance
+# F (F - m) / m^2, which sums to about F^2 (1/k - 1/z) - F log(z / k). The rate table needs only
+# the expected number, over every (k, q) pair: its logarithms are taken over k and q separately.
 
 
 def _expected_proposals(fan_in: int, k: np.ndarray, q: np.ndarray, tail: float) -> np.ndarray:
     # The expected proposals (see above).
     f = float(fan_in)
-    high, low = _start_range(fan_in, q, tail)
-    remove = f * (_harmonic(high) - _harmonic(k))
-    add = f * (_harmonic(f - low) - _harmonic(f - k))
-    return np.maximum(np.where(high > k, remove, 0), np.where(low < k, add, 0))
+    return _per_side(fan_in, k, q, tail, lambda start, end: f * (_harmonic(start) - _harmonic(end)))
 
 
 def _proposal_variance(fan_in: int, k: np.ndarray, q: np.ndarray, tail: float) -> np.ndarray:
     # The variance of the number of proposals (see above).
     f = float(fan_in)
-    high, low = _start_range(fan_in, q, tail)
 
     def variance(start: np.ndarray, end: np.ndarray) -> np.ndarray:
-        # From `start` cells on the right side down to `end`, with start >= end.
         a = np.maximum(end, 0.5)
         top = np.maximum(start, a)
         return np.maximum(f * f * (1 / a - 1 / top) - f * np.log(top / a), 0)
 
-    remove = variance(high, k)
-    add = variance(f - low, f - k)
-    return np.maximum(np.where(high > k, remove, 0), np.where(low < k, add, 0))
+    return _per_side(fan_in, k, q, tail, variance)
 
 
 @functools.lru_cache(maxsize=64)
@@ -177,7 +185,8 @@ def round_chunks(fan_in: int, num_neurons: int, zeros: int | jax.Array, few_kept
     path = (rate_table(fan_in) == ALL_ZEROS) == few_kept
     if not path.any():
         return 1
-    return max(1, math.ceil(int(table[path].max()) / _TRACED_ROUND_DIVISOR))
+    # Every entry of the table is at least 1, and so is a third of it rounded up.
+    return math.ceil(int(table[path].max()) / _TRACED_ROUND_DIVISOR)
 
 
 def start_rate(fan_in: int, zeros: int | jax.Array) -> int | jax.Array:
