@@ -49,6 +49,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax import lax
 
+from sparseinit import _threefry
 from sparseinit._layout import Layout
 from sparseinit._sampling import random_words
 
@@ -405,7 +406,7 @@ def correct(
         return jnp.expand_dims(x, 1 - neuron_dim)
 
     def draw(chunk: jax.Array) -> jax.Array:
-        return random_words(jax.random.fold_in(key, chunk), (CHUNK, num_neurons), flat=flat)
+        return random_words(_threefry.fold_in(key, chunk), (CHUNK, num_neurons), flat=flat)
 
     def round_(carry: tuple[jax.Array, jax.Array, jax.Array]) -> tuple:
         first_chunk, view, remaining = carry

@@ -22,6 +22,8 @@ import jax.numpy as jnp
 import numpy as np
 from jax import lax
 
+from sparseinit import _threefry
+
 
 @dataclasses.dataclass(frozen=True)
 class Distribution:
@@ -70,10 +72,10 @@ def symmetric_uniform(key: jax.Array, shape: tuple[int, ...], dtype: np.dtype) -
     ``dtype`` is float32 (``p = 23``) or float64 (``p = 52``); each odd numerator is exact.
     """
     if dtype == np.float64:
-        bits, p = jax.random.bits(key, shape, jnp.uint64), 52
+        bits, p = _threefry.bits(key, shape, jnp.uint64), 52
         numerator = (bits >> jnp.uint64(64 - p)) * jnp.uint64(2) + jnp.uint64(1)
     else:
-        bits, p = jax.random.bits(key, shape, jnp.uint32), 23
+        bits, p = _threefry.bits(key, shape, jnp.uint32), 23
         numerator = (bits >> jnp.uint32(32 - p)) * jnp.uint32(2) + jnp.uint32(1)
     one = np.asarray(2.0**p, dtype)
     return (numerator.astype(dtype) - one) / one
@@ -140,7 +142,7 @@ def drawn_as(
 
 def random_words(key: jax.Array, shape: tuple[int, ...], *, flat: bool) -> jax.Array:
     """``uint32`` random words of ``shape``, drawn as :func:`drawn_as` says."""
-    return drawn_as(shape, lambda s: jax.random.bits(key, s, jnp.uint32), flat=flat)
+    return drawn_as(shape, lambda s: _threefry.bits(key, s, jnp.uint32), flat=flat)
 
 
 def kept_values(

@@ -1,0 +1,89 @@
+"""The written-out threefry-2x32: bit for bit the words ``jax.random`` draws from the same key.
+
+Every weight of the library depends on these words, so equality is checked exactly, over shapes
+whose element counts are odd, even and ragged, under ``jit`` and ``vmap``, and for ``fold_in``
+over the data the correction uses. Keys or settings the module does not handle must go to
+``jax.random`` itself.
+"""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from sparseinit import _threefry
+from tests.conftest import X64
+
+SHAPES = [(), (1,), (7,), (3, 5), (196, 256), (2, 3, 4, 5), (0, 4), (9, 10)]
+
+
+def _same(a: jax.Array, b: jax.Array) -> None:
+    assert a.dtype == b.dtype
+    assert a.shape == b.shape
+    np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
+
+
+@pytest.mark.parametrize("shape", SHAPES)
+def test_bits_are_jax_bits(shape):
+    key = jax.random.key(42)
+    _same(_threefry.bits(key, shape), jax.random.bits(key, shape, jnp.uint32))
+
+
+@pytest.mark.skipif(not X64, reason="uint64 words need JAX_ENABLE_X64=1")
+@pytest.mark.parametrize("shape", [(5,), (33, 7)])
+def test_wide_bits_are_jax_bits(shape):
+    key = jax.random.key(3)
+    _same(_threefry.bits(key, shape, jnp.uint64), jax.random.bits(key, shape, jnp.uint64))
+
+
+def test_bits_under_jit_and_vmap_over_keys():
+    keys = jax.random.split(jax.random.key(0), 6)
+    ours = jax.jit(jax.vmap(lambda k: _threefry.bits(k, (13, 8))))(keys)
+    _same(ours, jax.vmap(lambda k: jax.random.bits(k, (13, 8), jnp.uint32))(keys))
+
+
+def test_raw_key_data_is_the_typed_keys():
+    # The same words for a key made by jax.random.key and one wrapped from PRNGKey's data.
+    raw = jax.random.wrap_key_data(jax.random.PRNGKey(11))
+    _same(_threefry.bits(raw, (4, 4)), _threefry.bits(jax.random.key(11), (4, 4)))
+
+
+@pytest.mark.parametrize("data", [0, 1, 12345, 2**31 - 1])
+def test_fold_in_is_jax_fold_in(data):
+    key = jax.random.key(7)
+    ours = jax.random.key_data(_threefry.fold_in(key, jnp.int32(data)))
+    _same(ours, jax.random.key_data(jax.random.fold_in(key, data)))
+
+
+def test_fold_in_vmapped_over_data():
+    key = jax.random.key(5)
+    chunks = jnp.arange(20, dtype=jnp.int32)
+    ours = jax.vmap(lambda c: jax.random.key_data(_threefry.fold_in(key, c)))(chunks)
+    theirs = jax.vmap(lambda c: jax.random.key_data(jax.random.fold_in(key, c)))(chunks)
+    _same(ours, theirs)
+
+
+def test_other_key_types_and_settings_go_to_jax_random():
+    assert _threefry.applies(jax.random.key(0))
+    assert not _threefry.applies(jax.random.key(0, impl="rbg"))
+    assert not _threefry.applies(jax.random.key(0, impl="unsafe_rbg"))
+    # Counters of 2**32 elements and more need the high word: left to jax.random.
+    assert not _threefry.applies(jax.random.key(0), 2**32)
+    with jax.threefry_partitionable(False):
+        assert not _threefry.applies(jax.random.key(0))
+        key = jax.random.key(1)
+        _same(_threefry.bits(key, (5, 3)), jax.random.bits(key, (5, 3), jnp.uint32))
+    rbg = jax.random.key(2, impl="rbg")
+    _same(_threefry.bits(rbg, (5, 3)), jax.random.bits(rbg, (5, 3), jnp.uint32))
+    _same(
+        jax.random.key_data(_threefry.fold_in(rbg, jnp.int32(4))),
+        jax.random.key_data(jax.random.fold_in(rbg, 4)),
+    )
+
+
+def test_hash_matches_the_published_test_vector():
+    # Random123's known-answer test for threefry2x32 with 20 rounds: key and counter all zero.
+    key = jax.random.wrap_key_data(jnp.zeros(2, jnp.uint32))
+    zero = jnp.zeros((1,), jnp.uint32)
+    high, low = _threefry.hash_pairs(key, zero, zero)
+    assert (int(high[0]), int(low[0])) == (0x6B200159, 0x99BA4EFE)
