@@ -276,22 +276,24 @@ def draw_exact_zeros(
     def start() -> tuple[jax.Array, jax.Array]:
         # The Bernoulli start: a byte per cell below the rate makes a zero. The correction
         # works on the support; the values, drawn for every cell, are applied once after it.
-        def bernoulli() -> jax.Array:
+        def bernoulli() -> tuple[jax.Array, jax.Array]:
             cells = start_bytes(start_key, fan_in, num_neurons, flat=flat)
             # A traced rate may still be a constant to XLA (a sparsity made inside the caller's
             # jit); the barrier keeps XLA from evaluating the start at compile time.
             below = rate if isinstance(rate, int) else lax.optimization_barrier(rate)
-            return place(orient(cells < jnp.asarray(below, jnp.uint32), neuron_dim))
+            member = place(orient(cells < jnp.asarray(below, jnp.uint32), neuron_dim))
+            return member, member.sum(axis=1 - neuron_dim, dtype=jnp.int32)
 
-        def no_zeros() -> jax.Array:
-            return place(jnp.zeros(layout.view_shape, bool))
+        def no_zeros() -> tuple[jax.Array, jax.Array]:
+            # Its count is given, not summed: XLA would fold the sum of a constant array at
+            # compile time, which took over a second for a traced sweep at 784x256.
+            return place(jnp.zeros(layout.view_shape, bool)), jnp.zeros(num_neurons, jnp.int32)
 
         if isinstance(rate, int):
-            member = no_zeros() if rate == 0 else bernoulli()
+            member, count = no_zeros() if rate == 0 else bernoulli()
         else:
             # The bytes of a traced rate 0 would all compare False: skip drawing them.
-            member = lax.cond(rate == 0, no_zeros, bernoulli)
-        count = member.sum(axis=1 - neuron_dim, dtype=jnp.int32)
+            member, count = lax.cond(rate == 0, no_zeros, bernoulli)
         removing = count > zeros
         remaining = jnp.abs(count - zeros)
         support, steps = correct_(jnp.logical_not(member), remaining, removing, None, False)
