@@ -18,7 +18,6 @@ program, never the weights.
 """
 
 import math
-from typing import Any
 
 import jax
 import jax.numpy as jnp
@@ -29,7 +28,7 @@ _IMPL = "threefry2x32"
 # The rotation distances of the rounds, alternating between two blocks of four (Salmon et al.,
 # table 4, for 2x32), and the constant of the third key word.
 _ROTATIONS = ((13, 15, 26, 6), (17, 29, 16, 24))
-_KEY_PARITY = 0x1BD11BDA
+_KEY_PARITY = np.uint32(0x1BD11BDA)
 _BLOCKS = 5
 
 
@@ -44,28 +43,20 @@ def applies(key: jax.Array, size: int = 0) -> bool:
 
 def hash_pairs(key: jax.Array, x0: jax.Array, x1: jax.Array) -> tuple[jax.Array, jax.Array]:
     """threefry-2x32 of the counter pairs ``(x0, x1)`` (``uint32`` arrays) under a scalar key."""
-    # In lax operations on arrays of the counters' shape: about 150 of them, which trace in
-    # two thirds of the time that jax.numpy's broadcasting versions take.
-    shape = x0.shape
+    # In lax operations with scalar operands (the key words, the constants), about 120 of them:
+    # they trace in a fraction of the time that jax.numpy's broadcasting versions take.
     data = jax.random.key_data(key)
-
-    def full(value: Any) -> jax.Array:
-        if isinstance(value, int):
-            return lax.full(shape, np.uint32(value), jnp.uint32)
-        return lax.broadcast_in_dim(value, shape, ())
-
-    k0, k1 = full(data[..., 0]), full(data[..., 1])
-    keys = (k0, k1, lax.bitwise_xor(lax.bitwise_xor(k0, k1), full(_KEY_PARITY)))
-    distances = {d: (full(d), full(32 - d)) for pair in _ROTATIONS for d in pair}
+    k0, k1 = data[..., 0], data[..., 1]
+    keys = (k0, k1, lax.bitwise_xor(lax.bitwise_xor(k0, k1), _KEY_PARITY))
     x0, x1 = lax.add(x0, keys[0]), lax.add(x1, keys[1])
     for block in range(_BLOCKS):
         for distance in _ROTATIONS[block % 2]:
-            left, right = distances[distance]
-            rotated = lax.bitwise_or(lax.shift_left(x1, left), lax.shift_right_logical(x1, right))
+            left = lax.shift_left(x1, np.uint32(distance))
+            rotated = lax.bitwise_or(left, lax.shift_right_logical(x1, np.uint32(32 - distance)))
             x0 = lax.add(x0, x1)
             x1 = lax.bitwise_xor(x0, rotated)
         x0 = lax.add(x0, keys[(block + 1) % 3])
-        x1 = lax.add(lax.add(x1, keys[(block + 2) % 3]), full(block + 1))
+        x1 = lax.add(lax.add(x1, keys[(block + 2) % 3]), np.uint32(block + 1))
     return x0, x1
 
 
