@@ -36,7 +36,7 @@ def applies(key: jax.Array, size: int = 0) -> bool:
     """Whether the words of ``key`` for an array of ``size`` elements may be computed here."""
     return (
         str(jax.random.key_impl(key)) == _IMPL
-        and bool(jax.config.jax_threefry_partitionable)
+        and bool(jax.threefry_partitionable.value)
         and size < 2**32
     )
 
