@@ -130,10 +130,12 @@ def drawn_as(
     """``sample(shape)``, drawn as one flat array when ``flat`` and the last axis is ragged.
 
     JAX's random arrays are the same whether drawn in ``shape`` or flat and reshaped (each
-    element depends on the key and its row-major index), but XLA on CPU compiles the
-    generator several times slower for a last axis that is not a multiple of 8 (0.9 s
-    against 0.2 s for 2,560 words as ``(256, 10)`` or flat). A sharded array keeps its shape,
-    which its placement refers to.
+    element depends on the key and its row-major index), but XLA on CPU compiles JAX's looped
+    generator several times slower for a last axis that is not a multiple of 8 (0.9 s against
+    0.2 s for 2,560 words as ``(256, 10)`` or flat). That generator still draws the normal
+    values and the words of keys other than threefry; the written-out words of
+    :mod:`sparseinit._threefry` compile about as fast either way (89 ms against 72 ms). A
+    sharded array keeps its shape, which its placement refers to.
     """
     if flat and shape and shape[-1] % 8:
         return sample((math.prod(shape),)).reshape(shape)
