@@ -6,9 +6,9 @@ over the data the correction uses. Keys or settings the module does not handle m
 ``jax.random`` itself.
 """
 
+import chex
 import jax
 import jax.numpy as jnp
-import numpy as np
 import pytest
 
 from sparseinit import _threefry
@@ -18,9 +18,8 @@ SHAPES = [(), (1,), (7,), (3, 5), (196, 256), (2, 3, 4, 5), (0, 4), (9, 10)]
 
 
 def _same(a: jax.Array, b: jax.Array) -> None:
-    assert a.dtype == b.dtype
-    assert a.shape == b.shape
-    np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
+    # Equal element for element, with the same dtype and shape.
+    chex.assert_trees_all_equal(a, b, strict=True)
 
 
 @pytest.mark.parametrize("shape", SHAPES)
