@@ -242,16 +242,17 @@ def draw_exact_zeros(
     neuron_dim = layout.neuron_dim
     rate = start_rate(fan_in, zeros)
 
-    def correct_(view: jax.Array, remaining: jax.Array, removing: jax.Array, kept: Any, few: bool):
+    def correct_(view: jax.Array, have: jax.Array, kept: Any, few: bool):
         chunks = round_chunks(fan_in, num_neurons, zeros, few)
         if fan_in_shards > 1:
             chunks = max(1, min(chunks, fan_in // (2 * CHUNK * fan_in_shards)))
         return correct(
             step_key,
             place(view),
-            remaining,
-            removing,
+            zeros,
+            have,
             kept,
+            counted=not few,
             neuron_dim=neuron_dim,
             chunks=chunks,
             flat=flat,
@@ -261,42 +262,39 @@ def draw_exact_zeros(
         # Every cell starts as a zero and the correction places the kept cells, the n-th placed
         # cell of a neuron taking the n-th value drawn for it: no dense draw at all.
         bound = few_kept_bound(fan_in)
-        remaining = jnp.broadcast_to(fan_in - zeros, (num_neurons,)).astype(jnp.int32)
-        removing = jnp.ones((num_neurons,), bool)
+        have = jnp.full((num_neurons,), fan_in, jnp.int32)
         if kept_values is None:
             view = jnp.zeros(layout.view_shape, bool)
-            return correct_(view, remaining, removing, None, True)
+            return correct_(view, have, None, True)
         # In the view's orientation and placement, so that no device holds them all.
         drawn = place(orient(kept_values((max(bound, 1), num_neurons)), neuron_dim))
         view = jnp.zeros(layout.view_shape, drawn.dtype)
         last = jnp.int32(max(bound, 1) - 1)
         kept = lambda rows, placed: take(drawn, jnp.minimum(placed, last), neuron_dim)  # noqa: E731
-        return correct_(view, remaining, removing, kept, True)
+        return correct_(view, have, kept, True)
 
     def start() -> tuple[jax.Array, jax.Array]:
         # The Bernoulli start: a byte per cell below the rate makes a zero. The correction
         # works on the support; the values, drawn for every cell, are applied once after it.
+        # The correction counts the zeros of the start (see `correct`); each path says only
+        # whether it knows them (XLA would fold the count of a constant array at compile time).
         def bernoulli() -> tuple[jax.Array, jax.Array]:
             cells = start_bytes(start_key, fan_in, num_neurons, flat=flat)
             # A traced rate may still be a constant to XLA (a sparsity made inside the caller's
             # jit); the barrier keeps XLA from evaluating the start at compile time.
             below = rate if isinstance(rate, int) else lax.optimization_barrier(rate)
-            member = place(orient(cells < jnp.asarray(below, jnp.uint32), neuron_dim))
-            return member, member.sum(axis=1 - neuron_dim, dtype=jnp.int32)
+            kept = cells >= jnp.asarray(below, jnp.uint32)
+            return place(orient(kept, neuron_dim)), jnp.full((num_neurons,), -1, jnp.int32)
 
         def no_zeros() -> tuple[jax.Array, jax.Array]:
-            # Its count is given, not summed: XLA would fold the sum of a constant array at
-            # compile time, which took over a second for a traced sweep at 784x256.
-            return place(jnp.zeros(layout.view_shape, bool)), jnp.zeros(num_neurons, jnp.int32)
+            return place(jnp.ones(layout.view_shape, bool)), jnp.zeros((num_neurons,), jnp.int32)
 
         if isinstance(rate, int):
-            member, count = no_zeros() if rate == 0 else bernoulli()
+            kept, have = no_zeros() if rate == 0 else bernoulli()
         else:
             # The bytes of a traced rate 0 would all compare False: skip drawing them.
-            member, count = lax.cond(rate == 0, no_zeros, bernoulli)
-        removing = count > zeros
-        remaining = jnp.abs(count - zeros)
-        support, steps = correct_(jnp.logical_not(member), remaining, removing, None, False)
+            kept, have = lax.cond(rate == 0, no_zeros, bernoulli)
+        support, steps = correct_(kept, have, None, False)
         if kept_values is None:
             return support, steps
         dense = place(orient(kept_values((fan_in, num_neurons)), neuron_dim))
@@ -360,15 +358,16 @@ def _exclusive_count(flags: jax.Array) -> jax.Array:
 def correct(
     key: jax.Array,
     view: jax.Array,
-    remaining: jax.Array,
-    removing: jax.Array,
+    zeros: int | jax.Array,
+    have: jax.Array,
     kept_value: Callable[[jax.Array, jax.Array], jax.Array] | None,
     *,
+    counted: bool,
     neuron_dim: int,
     chunks: int,
     flat: bool = False,
 ) -> tuple[jax.Array, jax.Array]:
-    """Runs the correction: ``remaining`` uniform removals (or additions) of zeros per neuron.
+    """Runs the correction: uniform removals (or additions) of zeros until there are ``zeros``.
 
     The proposals form one sequence per neuron, ``CHUNK`` of them from each ``fold_in(key,
     c)``. Taken one at a time, a proposal is accepted when it lands on the right side of the
@@ -376,18 +375,27 @@ def correct(
     is about. A round applies ``chunks * CHUNK`` consecutive proposals at once with the same
     result: a proposal is accepted in sequence exactly when its cell was on the right side at
     the start of the round, no earlier proposal of the round hit that cell (it would have
-    flipped it), and fewer than ``remaining`` earlier ones were accepted. Rounds repeat until
-    every neuron is done; with ``chunks`` from :func:`round_chunks` the first nearly always
-    suffices, so the correction is one dependent step.
+    flipped it), and fewer than the neuron's remaining need of earlier ones were accepted.
+    Rounds repeat until every neuron is done; with ``chunks`` from :func:`round_chunks` the
+    first nearly always suffices, so the correction is one dependent step.
+
+    A neuron's count of zeros is carried from round to round. With ``counted``, each round
+    counts them in the view instead: for a Bernoulli start, whose count is known only once the
+    view is drawn. Counted before the loop, XLA on CPU would fuse the start's random words into
+    the count as well as into the view, hashing each word twice; the loop's first view is a
+    buffer, which the count reads.
 
     Args:
         key: a typed key for the proposals.
         view: the 2-D view, zero (or ``False``) exactly at the current zeros.
-        remaining: ``int32[N]``, zeros to remove or add per neuron.
-        removing: ``bool[N]``, whether the neuron removes zeros (else it adds them).
+        zeros: the zeros each neuron ends with, a scalar or ``int32[N]``.
+        have: ``int32[N]``, the zeros each neuron of ``view`` has, or -1 where not known
+            (then at least one round is run).
         kept_value: ``kept_value(rows, placed)`` gives the values written where a zero becomes
-            a kept cell, from the chosen rows and the number placed before. ``None`` for a
-            boolean ``view``, whose chosen cells are flipped.
+            a kept cell, from the chosen rows and the number of kept cells before. ``None`` for
+            a boolean ``view``, whose chosen cells are flipped.
+        counted: each round counts the zeros of its view (``have`` then only decides whether
+            a first round is run).
         neuron_dim: which dimension of ``view`` indexes neurons.
         chunks: chunks of ``CHUNK`` proposals per round.
         flat: the view is not sharded, so the proposals may be drawn flat.
@@ -395,27 +403,32 @@ def correct(
     Returns:
         The corrected view and the number of rounds run: the dependent steps.
     """
-    fan_in = view.shape[1 - neuron_dim]
-    num_neurons = remaining.shape[0]
+    fan_dim = 1 - neuron_dim
+    fan_in = view.shape[fan_dim]
+    num_neurons = view.shape[neuron_dim]
     count = chunks * CHUNK
-    total = remaining
     # The claim table holds, for every cell on the right side, the first proposal of the round
     # that hit it (`count` if none did) and -1 for the other cells.
     claim_dtype = jnp.int8 if count < 2**7 else jnp.int16 if count < 2**15 else jnp.int32
     _, scatter = _dims(neuron_dim)
 
     def per_neuron(x: jax.Array) -> jax.Array:
-        return jnp.expand_dims(x, 1 - neuron_dim)
+        return jnp.expand_dims(x, fan_dim)
 
     def draw(chunk: jax.Array) -> jax.Array:
         return random_words(_threefry.fold_in(key, chunk), (CHUNK, num_neurons), flat=flat)
 
     def round_(carry: tuple[jax.Array, jax.Array, jax.Array]) -> tuple:
-        first_chunk, view, remaining = carry
+        first_chunk, view, now = carry
+        is_zero = view == 0
+        if counted:
+            now = is_zero.sum(axis=fan_dim, dtype=jnp.int32)
+        removing = now > zeros
+        remaining = jnp.abs(now - zeros)
         bits = jax.vmap(draw)(first_chunk + jnp.arange(chunks, dtype=jnp.int32))
         rows = (bits.reshape(count, num_neurons) % jnp.uint32(fan_in)).astype(jnp.int32)
         index = lax.broadcasted_iota(claim_dtype, rows.shape, 0)
-        on_side = (view == 0) == per_neuron(removing)
+        on_side = is_zero == per_neuron(removing)
         claim = jnp.where(on_side, jnp.asarray(count, claim_dtype), jnp.asarray(-1, claim_dtype))
         claim = lax.scatter_min(claim, rows[..., None], index, scatter, mode=_IN_BOUNDS)
         eligible = take(claim, rows, neuron_dim) == index
@@ -427,7 +440,7 @@ def correct(
             flipped = (claim >= 0) & (claim <= per_neuron(last))
             view = view ^ flipped
         else:
-            new = kept_value(rows, total - remaining + before).astype(view.dtype)
+            new = kept_value(rows, fan_in - now + before).astype(view.dtype)
             # Proposals that are not accepted write nowhere: their index is out of bounds.
             view = lax.scatter(
                 view,
@@ -436,13 +449,13 @@ def correct(
                 scatter,
                 mode=lax.GatherScatterMode.FILL_OR_DROP,
             )
-        remaining = remaining - accepted.sum(axis=0, dtype=remaining.dtype)
-        return first_chunk + chunks, view, remaining
+        moved = accepted.sum(axis=0, dtype=jnp.int32)
+        return first_chunk + chunks, view, jnp.where(removing, now - moved, now + moved)
 
     def busy(carry: tuple[jax.Array, jax.Array, jax.Array]) -> jax.Array:
-        return jnp.any(carry[2] > 0)
+        return jnp.any(carry[2] != zeros)
 
-    end, view, _ = lax.while_loop(busy, round_, (jnp.int32(0), view, remaining))
+    end, view, _ = lax.while_loop(busy, round_, (jnp.int32(0), view, have))
     return view, end // chunks
 
 
