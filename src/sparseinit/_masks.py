@@ -242,7 +242,7 @@ def draw_exact_zeros(
     neuron_dim = layout.neuron_dim
     rate = start_rate(fan_in, zeros)
 
-    def correct_(view: jax.Array, have: jax.Array, kept: Any, few: bool):
+    def correct_(view: jax.Array, have: jax.Array, kept: Any, few: bool, counted: bool = False):
         chunks = round_chunks(fan_in, num_neurons, zeros, few)
         if fan_in_shards > 1:
             chunks = max(1, min(chunks, fan_in // (2 * CHUNK * fan_in_shards)))
@@ -252,7 +252,7 @@ def draw_exact_zeros(
             zeros,
             have,
             kept,
-            counted=not few,
+            counted=counted,
             neuron_dim=neuron_dim,
             chunks=chunks,
             flat=flat,
@@ -294,7 +294,9 @@ def draw_exact_zeros(
         else:
             # The bytes of a traced rate 0 would all compare False: skip drawing them.
             kept, have = lax.cond(rate == 0, no_zeros, bernoulli)
-        support, steps = correct_(kept, have, None, False)
+        # Only drawn bytes need counting: with a concrete rate 0 the count is known.
+        drawn = not isinstance(rate, int) or rate > 0
+        support, steps = correct_(kept, have, None, False, counted=drawn)
         if kept_values is None:
             return support, steps
         dense = place(orient(kept_values((fan_in, num_neurons)), neuron_dim))
