@@ -276,8 +276,9 @@ def draw_exact_zeros(
     def start() -> tuple[jax.Array, jax.Array]:
         # The Bernoulli start: a byte per cell below the rate makes a zero. The correction
         # works on the support; the values, drawn for every cell, are applied once after it.
-        # The correction counts the zeros of the start (see `correct`); each path says only
-        # whether it knows them (XLA would fold the count of a constant array at compile time).
+        # Each path gives the view and its zeros per neuron where known, -1 where the bytes are
+        # drawn: the correction counts those itself (see `correct`). A start without zeros knows
+        # its count, so that a count of 0 runs no round.
         def bernoulli() -> tuple[jax.Array, jax.Array]:
             cells = start_bytes(start_key, fan_in, num_neurons, flat=flat)
             # A traced rate may still be a constant to XLA (a sparsity made inside the caller's
@@ -294,7 +295,7 @@ def draw_exact_zeros(
         else:
             # The bytes of a traced rate 0 would all compare False: skip drawing them.
             kept, have = lax.cond(rate == 0, no_zeros, bernoulli)
-        # Only drawn bytes need counting: with a concrete rate 0 the count is known.
+        # Only drawn bytes need counting: with a concrete rate 0 no round counts.
         drawn = not isinstance(rate, int) or rate > 0
         support, steps = correct_(kept, have, None, False, counted=drawn)
         if kept_values is None:
