@@ -1,15 +1,16 @@
 """The written-out threefry-2x32: bit for bit the words ``jax.random`` draws from the same key.
 
 Every weight of the library depends on these words, so equality is checked exactly, over shapes
-whose element counts are odd, even and ragged, under ``jit`` and ``vmap``, and for ``fold_in``
-over the data the correction uses. Keys or settings the module does not handle must go to
-``jax.random`` itself.
+whose element counts are odd, even and ragged, under ``jit`` and ``vmap``, and for the counter
+pairs the correction's proposals use, against JAX's own threefry primitive. Keys or settings the
+module does not handle must go to ``jax.random`` itself.
 """
 
 import chex
 import jax
 import jax.numpy as jnp
 import pytest
+from jax.extend.random import threefry2x32_p
 
 from sparseinit import _threefry
 from tests.conftest import X64
@@ -47,19 +48,22 @@ def test_raw_key_data_is_the_typed_keys():
     _same(_threefry.bits(raw, (4, 4)), _threefry.bits(jax.random.key(11), (4, 4)))
 
 
-@pytest.mark.parametrize("data", [0, 1, 12345, 2**31 - 1])
-def test_fold_in_is_jax_fold_in(data):
-    key = jax.random.key(7)
-    ours = jax.random.key_data(_threefry.fold_in(key, jnp.int32(data)))
-    _same(ours, jax.random.key_data(jax.random.fold_in(key, data)))
+def test_words_hash_any_counter_pairs():
+    # The words of counter pairs with a non-zero first counter, against JAX's own primitive.
+    key = jax.random.key(9)
+    k0, k1 = jax.random.key_data(key)
+    x0 = (jnp.arange(40, dtype=jnp.uint32) * 7919).reshape(8, 5)
+    x1 = (jnp.arange(40, dtype=jnp.uint32) + 3).reshape(8, 5)
+    high, low = threefry2x32_p.bind(k0, k1, x0, x1)
+    _same(_threefry.words(key, x0, x1), high ^ low)
 
 
-def test_fold_in_vmapped_over_data():
-    key = jax.random.key(5)
-    chunks = jnp.arange(20, dtype=jnp.int32)
-    ours = jax.vmap(lambda c: jax.random.key_data(_threefry.fold_in(key, c)))(chunks)
-    theirs = jax.vmap(lambda c: jax.random.key_data(jax.random.fold_in(key, c)))(chunks)
-    _same(ours, theirs)
+def test_words_under_vmap_over_keys():
+    keys = jax.random.split(jax.random.key(0), 3)
+    x0 = jnp.full((4, 6), 5, jnp.uint32)
+    x1 = jnp.arange(24, dtype=jnp.uint32).reshape(4, 6)
+    ours = jax.vmap(lambda k: _threefry.words(k, x0, x1))(keys)
+    _same(ours, jnp.stack([_threefry.words(k, x0, x1) for k in keys]))
 
 
 def test_other_key_types_and_settings_go_to_jax_random():
@@ -74,10 +78,6 @@ def test_other_key_types_and_settings_go_to_jax_random():
         _same(_threefry.bits(key, (5, 3)), jax.random.bits(key, (5, 3), jnp.uint32))
     rbg = jax.random.key(2, impl="rbg")
     _same(_threefry.bits(rbg, (5, 3)), jax.random.bits(rbg, (5, 3), jnp.uint32))
-    _same(
-        jax.random.key_data(_threefry.fold_in(rbg, jnp.int32(4))),
-        jax.random.key_data(jax.random.fold_in(rbg, 4)),
-    )
 
 
 def test_hash_matches_the_published_test_vector():

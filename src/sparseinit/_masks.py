@@ -30,8 +30,9 @@ is done after one, so the whole sampler is a handful of dependent steps whatever
 ``F`` are.
 
 The random numbers of a neuron depend only on the key, the neuron and the proposal's index: the
-bytes of the start come from one draw over the whole array, and proposals ``8 c, ..., 8 c + 7``
-from ``fold_in(key, c)``. A neuron that is done ignores later proposals, so its result depends
+bytes of the start come from one draw over the whole array, and proposal ``i`` of neuron ``n``
+from the hash of the counter pair ``(i, n)`` under the proposals' key (for a key type other
+than threefry, proposals ``8 c, ..., 8 c + 7`` from ``fold_in(key, c)``). A neuron that is done ignores later proposals, so its result depends
 neither on how rounds group the proposals nor on how many the slowest neuron of the array (or
 of a ``vmap`` batch) needs, and a traced ``k`` gives bit for bit the result of the concrete ``k``.
 
@@ -53,8 +54,8 @@ from sparseinit import _threefry
 from sparseinit._layout import Layout
 from sparseinit._sampling import random_words
 
-# Proposals per neuron drawn from one ``fold_in`` of the proposal key: a round draws a whole
-# number of such chunks, so the proposal sequence does not depend on how rounds group it.
+# A round takes a whole number of chunks of this many proposals per neuron (for a key type
+# other than threefry, the proposals of a chunk come from one ``fold_in`` of the key).
 CHUNK = 8
 # Tail of the number of zeros of the Bernoulli start that the rate is chosen for, in standard
 # deviations: the slowest of a few thousand neurons lies about this far out.
@@ -372,8 +373,8 @@ def correct(
 ) -> tuple[jax.Array, jax.Array]:
     """Runs the correction: uniform removals (or additions) of zeros until there are ``zeros``.
 
-    The proposals form one sequence per neuron, ``CHUNK`` of them from each ``fold_in(key,
-    c)``. Taken one at a time, a proposal is accepted when it lands on the right side of the
+    The proposals form one sequence per neuron (see the module's docstring for their random
+    words). Taken one at a time, a proposal is accepted when it lands on the right side of the
     current zero set and the neuron still needs one; this is the process the exactness argument
     is about. A round applies ``chunks * CHUNK`` consecutive proposals at once with the same
     result: a proposal is accepted in sequence exactly when its cell was on the right side at
@@ -419,7 +420,18 @@ def correct(
         return jnp.expand_dims(x, fan_dim)
 
     def draw(chunk: jax.Array) -> jax.Array:
-        return random_words(_threefry.fold_in(key, chunk), (CHUNK, num_neurons), flat=flat)
+        return random_words(jax.random.fold_in(key, chunk), (CHUNK, num_neurons), flat=flat)
+
+    def proposal_words(first_chunk: jax.Array) -> jax.Array:
+        # The words of the round's proposals, uint32[count, N]: of the counter pairs
+        # (proposal, neuron) under a threefry key, else of one fold_in per chunk.
+        if _threefry.applies(key):
+            shape = (count, num_neurons)
+            first = (first_chunk * CHUNK).astype(jnp.uint32)
+            proposal = lax.broadcasted_iota(jnp.uint32, shape, 0) + first
+            return _threefry.words(key, proposal, lax.broadcasted_iota(jnp.uint32, shape, 1))
+        chunk_words = jax.vmap(draw)(first_chunk + jnp.arange(chunks, dtype=jnp.int32))
+        return chunk_words.reshape(count, num_neurons)
 
     def round_(carry: tuple[jax.Array, jax.Array, jax.Array]) -> tuple:
         first_chunk, view, now = carry
@@ -428,8 +440,7 @@ def correct(
             now = is_zero.sum(axis=fan_dim, dtype=jnp.int32)
         removing = now > zeros
         remaining = jnp.abs(now - zeros)
-        bits = jax.vmap(draw)(first_chunk + jnp.arange(chunks, dtype=jnp.int32))
-        rows = (bits.reshape(count, num_neurons) % jnp.uint32(fan_in)).astype(jnp.int32)
+        rows = (proposal_words(first_chunk) % jnp.uint32(fan_in)).astype(jnp.int32)
         index = lax.broadcasted_iota(claim_dtype, rows.shape, 0)
         on_side = is_zero == per_neuron(removing)
         claim = jnp.where(on_side, jnp.asarray(count, claim_dtype), jnp.asarray(-1, claim_dtype))
