@@ -1,7 +1,7 @@
 """What the benchmarks time, and how.
 
-* the candidates: ``sparseinit.sparse(s)``, the dense baseline, the naive baseline and the
-  ``jit(vmap)`` sweeps over keys;
+* the candidates: ``sparseinit.sparse(s)``, the dense baseline, the naive baseline, the
+  one-sort floor and the ``jit(vmap)`` sweeps over keys;
 * warm timing of jitted candidates, interleaved within each repeat;
 * the memory of each compiled candidate, from XLA's own accounting;
 * the first call and the cold start of an ``nnx`` MLP, each in a fresh child process;
@@ -92,6 +92,31 @@ def naive_fn(shape: tuple[int, ...], sparsity: float) -> Callable[[jax.Array], j
     return lambda key: naive_sparse(key, shape, sparsity)
 
 
+def one_sort(key: jax.Array, shape: tuple[int, ...], sparsity: float) -> jax.Array:
+    """The smallest exact program we know of, as a floor for the first call: one sort.
+
+    Each neuron's zeros are the cells of its ``k`` smallest random words, found with one sort
+    of every neuron's words at once; kept weights as in :func:`naive_sparse`. It is exact but
+    for ties between 32-bit words (a neuron of ``F`` inputs has one with probability about
+    ``F**2 / 2**33``, a little more than ``k`` zeros then), which a floor can ignore.
+    """
+    fan_in = math.prod(shape[:-1])
+    zeros = sparseinit.num_zeros(sparsity, fan_in, "ceil")
+    mask_key, value_key = jax.random.split(key)
+    words = jax.random.bits(mask_key, (shape[-1], fan_in), jnp.uint32)
+    if zeros == 0:
+        keep = jnp.ones(words.shape, bool)
+    else:
+        keep = words > jnp.sort(words, axis=1)[:, zeros - 1 : zeros]
+    bound = 1.0 / math.sqrt(fan_in)
+    values = jax.random.uniform(value_key, shape, jnp.float32, -bound, bound)
+    return jnp.where(keep.T.reshape(shape), values, jnp.zeros((), jnp.float32))
+
+
+def sort_fn(shape: tuple[int, ...], sparsity: float) -> Callable[[jax.Array], jax.Array]:
+    return lambda key: one_sort(key, shape, sparsity)
+
+
 @functools.partial(jax.jit, static_argnums=(2,))
 def _traced_sweep(keys: jax.Array, sparsity: jax.Array, shape: tuple[int, ...]) -> jax.Array:
     # A jit of its own keeps the sparsity traced inside the caller's jit.
@@ -125,7 +150,9 @@ def make_fn(kind: str, shape: tuple[int, ...], sparsity: float) -> Callable[[jax
         return sparse_fn(shape, sparsity)
     if kind == "naive":
         return naive_fn(shape, sparsity)
-    raise ValueError(f"kind must be 'dense', 'sparse' or 'naive', got {kind!r}")
+    if kind == "sort":
+        return sort_fn(shape, sparsity)
+    raise ValueError(f"kind must be 'dense', 'sparse', 'naive' or 'sort', got {kind!r}")
 
 
 def dependent_steps(
@@ -356,6 +383,8 @@ def measure_row(
     progress(f"{fmt_shape(shape)} sparsity {sparsity}: warm timing")
     detailed = sparsity in DETAILED_SPARSITIES
     kinds = ["dense", "sparse"]
+    if detailed:
+        kinds.append("sort")
     if detailed and not skip_naive:
         kinds.append("naive")
     sweep = math.prod(shape) <= SWEEP_MAX_SIZE
@@ -377,7 +406,7 @@ def measure_row(
             if not kind.endswith("8")
         }
         progress(f"{fmt_shape(shape)} sparsity {sparsity}: first calls")
-        first = {"dense": [], "sparse": []}
+        first = {"dense": [], "sparse": [], "sort": []}
         for _ in range(processes):
             for kind in first:
                 first[kind].append(first_call_seconds(kind, shape, sparsity))

@@ -189,6 +189,7 @@ def report(
     lines += [f"| {k} | {v} |" for k, v in header]
     lines += [f"| {k} | {v} |" for k, v in settings.items()]
     lines += _initializers_section(rows)
+    lines += _floor_section(rows)
     lines += _sweeps_section(rows)
     lines += _anchors_section(rows)
     lines += _memory_section(rows)
@@ -248,6 +249,38 @@ def _initializers_section(rows: list[Row]) -> list[str]:
         "round applies a batch of proposals for every neuron at once); on an accelerator each",
         "costs a few kernel launches.",
     ]
+    return lines
+
+
+def _floor_section(rows: list[Row]) -> list[str]:
+    detailed = [row for row in rows if row.first.get("sort")]
+    if not detailed:
+        return []
+    lines = [
+        "",
+        "### The floor of an exact method: one sort per neuron",
+        "",
+        "An exact mask needs a selection per neuron. The smallest exact program we know of sorts",
+        "every neuron's random words at once and zeros the `k` smallest (`one_sort` in",
+        "`measure.py`), with the same uniform values: its first call is about the least an exact",
+        "initializer can cost, and its warm time what that program costs on every call.",
+        "",
+        "| shape | sparsity | dense first ms | sort first ms | sort first / dense"
+        " | sparse first / dense | sort ms | sort / dense |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for row in detailed:
+        cells = [
+            fmt_shape(row.shape),
+            str(row.sparsity),
+            fmt_ms(row.first_ms("dense")),
+            fmt_ms(row.first_ms("sort")),
+            fmt_x(ratio(row.first_ms("sort"), row.first_ms("dense"))),
+            fmt_x(ratio(row.first_ms("sparse"), row.first_ms("dense"))),
+            fmt_ms(row.warm_ms("sort")),
+            fmt_x(ratio(row.warm_ms("sort"), row.warm_ms("dense"))),
+        ]
+        lines.append("| " + " | ".join(cells) + " |")
     return lines
 
 
