@@ -411,9 +411,12 @@ def correct(
     fan_in = view.shape[fan_dim]
     num_neurons = view.shape[neuron_dim]
     count = chunks * CHUNK
-    # The claim table holds, for every cell on the right side, the first proposal of the round
-    # that hit it (`count` if none did) and -1 for the other cells.
-    claim_dtype = jnp.int8 if count < 2**7 else jnp.int16 if count < 2**15 else jnp.int32
+    # The claim table holds, for every cell on the right side, the number (from 1) of the
+    # round's first proposal that hit it, or the dtype's largest value if none did; the other
+    # cells hold 0, which no proposal's number lowers. Unsigned, so that a byte serves rounds
+    # of up to 254 proposals.
+    claim_dtype = next(d for d in (jnp.uint8, jnp.uint16, jnp.uint32) if count < jnp.iinfo(d).max)
+    unclaimed = jnp.asarray(jnp.iinfo(claim_dtype).max, claim_dtype)
     _, scatter = _dims(neuron_dim)
 
     def per_neuron(x: jax.Array) -> jax.Array:
@@ -441,17 +444,17 @@ def correct(
         removing = now > zeros
         remaining = jnp.abs(now - zeros)
         rows = (proposal_words(first_chunk) % jnp.uint32(fan_in)).astype(jnp.int32)
-        index = lax.broadcasted_iota(claim_dtype, rows.shape, 0)
+        number = lax.broadcasted_iota(claim_dtype, rows.shape, 0) + jnp.asarray(1, claim_dtype)
         on_side = is_zero == per_neuron(removing)
-        claim = jnp.where(on_side, jnp.asarray(count, claim_dtype), jnp.asarray(-1, claim_dtype))
-        claim = lax.scatter_min(claim, rows[..., None], index, scatter, mode=_IN_BOUNDS)
-        eligible = take(claim, rows, neuron_dim) == index
+        claim = jnp.where(on_side, unclaimed, jnp.asarray(0, claim_dtype))
+        claim = lax.scatter_min(claim, rows[..., None], number, scatter, mode=_IN_BOUNDS)
+        eligible = take(claim, rows, neuron_dim) == number
         before = _exclusive_count(eligible)
         accepted = eligible & (before < remaining)
         if kept_value is None:
             # Flip every cell whose first proposal is accepted: those up to the last accepted.
-            last = jnp.max(jnp.where(accepted, index, -1), axis=0)
-            flipped = (claim >= 0) & (claim <= per_neuron(last))
+            last = jnp.max(jnp.where(accepted, number, jnp.asarray(0, claim_dtype)), axis=0)
+            flipped = (claim != 0) & (claim <= per_neuron(last))
             view = view ^ flipped
         else:
             new = kept_value(rows, fan_in - now + before).astype(view.dtype)
