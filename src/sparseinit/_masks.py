@@ -32,9 +32,10 @@ is done after one, so the whole sampler is a handful of dependent steps whatever
 The random numbers of a neuron depend only on the key, the neuron and the proposal's index: the
 bytes of the start come from one draw over the whole array, and proposal ``i`` of neuron ``n``
 from the hash of the counter pair ``(i, n)`` under the proposals' key (for a key type other
-than threefry, proposals ``8 c, ..., 8 c + 7`` from ``fold_in(key, c)``). A neuron that is done ignores later proposals, so its result depends
-neither on how rounds group the proposals nor on how many the slowest neuron of the array (or
-of a ``vmap`` batch) needs, and a traced ``k`` gives bit for bit the result of the concrete ``k``.
+than threefry, proposals ``8 c, ..., 8 c + 7`` from ``fold_in(key, c)``). A neuron that is
+done ignores later proposals, so its result depends neither on how rounds group the proposals
+nor on how many the slowest neuron of the array (or of a ``vmap`` batch) needs, and a traced
+``k`` gives bit for bit the result of the concrete ``k``.
 
 ``t`` is ``bits % F`` for 32 random bits: a bias of at most ``F / 2**32`` in the probability of
 any position, far below what any test or use can detect.
