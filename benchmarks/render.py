@@ -189,7 +189,7 @@ def report(
     lines += [f"| {k} | {v} |" for k, v in header]
     lines += [f"| {k} | {v} |" for k, v in settings.items()]
     lines += _initializers_section(rows)
-    lines += _floor_section(rows)
+    lines += _one_sort_section(rows)
     lines += _sweeps_section(rows)
     lines += _anchors_section(rows)
     lines += _memory_section(rows)
@@ -252,18 +252,19 @@ def _initializers_section(rows: list[Row]) -> list[str]:
     return lines
 
 
-def _floor_section(rows: list[Row]) -> list[str]:
+def _one_sort_section(rows: list[Row]) -> list[str]:
     detailed = [row for row in rows if row.first.get("sort")]
     if not detailed:
         return []
     lines = [
         "",
-        "### The floor of an exact method: one sort per neuron",
+        "### The smallest exact program: one sort per neuron",
         "",
         "An exact mask needs a selection per neuron. The smallest exact program we know of sorts",
         "every neuron's random words at once and zeros the `k` smallest (`one_sort` in",
-        "`measure.py`), with the same uniform values: its first call is about the least an exact",
-        "initializer can cost, and its warm time what that program costs on every call.",
+        "`measure.py`), with words and uniform values from sparseinit's own generator: its first",
+        "call is about the least an exact initializer can cost to compile, and its warm time what",
+        "that program then costs on every call.",
         "",
         "| shape | sparsity | dense first ms | sort first ms | sort first / dense"
         " | sparse first / dense | sort ms | sort / dense |",
