@@ -3,8 +3,11 @@
 Every weight of the library depends on these words, so equality is checked exactly, over shapes
 whose element counts are odd, even and ragged, under ``jit`` and ``vmap``, and for the counter
 pairs the correction's proposals use, against JAX's own threefry primitive. Keys or settings the
-module does not handle must go to ``jax.random`` itself.
+module does not handle must go to ``jax.random`` itself. On CPU, a mask's compiled program must
+hash each random word once, not once per consumer.
 """
+
+import re
 
 import chex
 import jax
@@ -12,7 +15,8 @@ import jax.numpy as jnp
 import pytest
 from jax.extend.random import threefry2x32_p
 
-from sparseinit import _threefry
+import sparseinit
+from sparseinit import _masks, _threefry
 from tests.conftest import X64
 
 SHAPES = [(), (1,), (7,), (3, 5), (196, 256), (2, 3, 4, 5), (0, 4), (9, 10)]
@@ -86,3 +90,25 @@ def test_hash_matches_the_published_test_vector():
     zero = jnp.zeros((1,), jnp.uint32)
     high, low = _threefry.hash_pairs(key, zero, zero)
     assert (int(high[0]), int(low[0])) == (0x6B200159, 0x99BA4EFE)
+
+
+def test_written_out_is_the_identity():
+    # The maximum with zero changes no non-negative integer, the largest ones included.
+    for values, dtype in (([0, 1, 2**32 - 1], jnp.uint32), ([0, 5, 2**31 - 1], jnp.int32)):
+        x = jnp.asarray(values, dtype)
+        _same(jax.jit(_masks.written_out)(x), x)
+
+
+@pytest.mark.skipif(jax.default_backend() != "cpu", reason="XLA's fusion on CPU")
+def test_a_mask_hashes_each_random_word_once():
+    # XLA on CPU fuses an elementwise computation into each of its consumers: without
+    # `written_out` every word of the start is hashed once per byte (four times) and every
+    # proposal once for the claim's scatter and once for its gather. A sparsity of 0.5 starts
+    # from random bytes and corrects them, so its program holds exactly two hashes, each a
+    # fused computation with the twenty rounds' xors (jax.random's own looped hash of the key
+    # split has four per computation).
+    compiled = jax.jit(lambda key: sparseinit.sparse(0.5).mask(key, (256, 128)))
+    text = compiled.lower(jax.random.key(0)).compile().as_text()
+    computations = re.split(r"\n(?=\S.*\{\n)", text)
+    hashes = [c for c in computations if c.count(" xor(") >= 20]
+    assert len(hashes) == 2, [c.split("\n", 1)[0] for c in hashes]
