@@ -76,8 +76,9 @@ def _mean_within(values: np.ndarray, std: float) -> bool:
 
 # ---- distributions and scales ------------------------------------------------------------
 
-# Sparsity 0.5 places zeros among dense values; 0.75 places the kept weights one by one. The
-# two code paths draw values differently, so each law is checked on at least one of each.
+# Sparsity 0.5 corrects a Bernoulli start; 0.75 places the kept cells on an all-zero start. Both
+# paths draw the values the same way, after the support, but each law is checked on at least
+# one of each, so that a path whose support depended on the values would show.
 UNIFORM = sparseinit.sparse(0.5, scale=2.0)
 UNIFORM_PLACED = sparseinit.sparse(0.75, scale=2.0)
 
@@ -260,3 +261,35 @@ def test_symmetric_uniform_is_never_zero_and_symmetric(dtype, precision):
     assert stats.binomtest(int((x > 0).sum()), x.size).pvalue >= P_CUTOFF
     assert _ks(x.astype(np.float64), stats.uniform(-1, 2)) >= P_CUTOFF
     assert stats.ks_2samp(x[x > 0], -x[x < 0]).pvalue >= P_CUTOFF
+
+
+@pytest.mark.parametrize(
+    "dtype",
+    [
+        np.float32,
+        pytest.param(
+            np.float64, marks=pytest.mark.skipif(not X64, reason="float64 needs JAX_ENABLE_X64=1")
+        ),
+    ],
+)
+@pytest.mark.parametrize("impl", ["threefry2x32", "rbg"])
+@pytest.mark.parametrize("shape", [(7,), (3, 5, 9), (256, 128)])
+def test_normal_draws_are_jax_randoms_bit_for_bit(dtype, impl, shape):
+    # The normal laws are computed from the written-out words with JAX's own steps; any
+    # difference in a step (the uniform's open end, the bounds of the truncation, the clamp)
+    # changes some of these thousands of values in the last bit.
+    key = jax.random.key(11, impl=impl)
+    dtype = np.dtype(dtype)
+    normal = jax.jit(lambda k: _sampling.draw(k, shape, "normal", dtype))(key)
+    truncated = jax.jit(lambda k: _sampling.draw(k, shape, "truncated_normal", dtype))(key)
+    expected_normal = jax.jit(lambda k: jax.random.normal(k, shape, dtype))(key)
+    expected_truncated = jax.jit(
+        lambda k: (
+            jax.random.truncated_normal(k, -2.0, 2.0, shape, dtype)
+            / np.asarray(_sampling.TRUNCATED_NORMAL_STD, dtype)
+        )
+    )(key)
+    np.testing.assert_array_equal(np.asarray(normal), np.asarray(expected_normal), strict=True)
+    np.testing.assert_array_equal(
+        np.asarray(truncated), np.asarray(expected_truncated), strict=True
+    )
