@@ -68,7 +68,7 @@ _TAIL = 3.5
 # about ten times what the start costs per fan-in position.
 _START_COST = 0.1
 # The rate q at which every cell of the start is a zero: the start is skipped and the kept
-# cells are placed by the correction, with their values (the few-kept path).
+# cells are placed by the correction (the few-kept path).
 ALL_ZEROS = 256
 # A traced count's rounds are this many times smaller than the largest need of its path, so
 # that a sweep pays for about the proposals its counts need (see `round_chunks`).
