@@ -16,7 +16,7 @@ import pytest
 from jax.extend.random import threefry2x32_p
 
 import sparseinit
-from sparseinit import _masks, _threefry
+from sparseinit import _threefry
 from tests.conftest import X64
 
 SHAPES = [(), (1,), (7,), (3, 5), (196, 256), (2, 3, 4, 5), (0, 4), (9, 10)]
@@ -96,19 +96,36 @@ def test_written_out_is_the_identity():
     # The maximum with zero changes no non-negative integer, the largest ones included.
     for values, dtype in (([0, 1, 2**32 - 1], jnp.uint32), ([0, 5, 2**31 - 1], jnp.int32)):
         x = jnp.asarray(values, dtype)
-        _same(jax.jit(_masks.written_out)(x), x)
+        _same(jax.jit(_threefry.written_out)(x), x)
 
 
 @pytest.mark.skipif(jax.default_backend() != "cpu", reason="XLA's fusion on CPU")
 def test_a_mask_hashes_each_random_word_once():
     # XLA on CPU fuses an elementwise computation into each of its consumers: without
-    # `written_out` every word of the start is hashed once per byte (four times) and every
-    # proposal once for the claim's scatter and once for its gather. A sparsity of 0.5 starts
-    # from random bytes and corrects them, so its program holds exactly two hashes, each a
-    # fused computation with the twenty rounds' xors (jax.random's own looped hash of the key
-    # split has four per computation).
+    # `written_out` every word of the start is hashed once per byte (four times), every
+    # proposal once for the claim's scatter and once for its gather, and the key split once in
+    # each kernel that uses a split key. A sparsity of 0.5 splits its key, starts from random
+    # bytes and corrects them, so its program holds exactly three hashes, each a fused
+    # computation with the twenty rounds' xors; a hash fused into a consumer adds one, or doubles
+    # the xors of a kernel.
     compiled = jax.jit(lambda key: sparseinit.sparse(0.5).mask(key, (256, 128)))
     text = compiled.lower(jax.random.key(0)).compile().as_text()
     computations = re.split(r"\n(?=\S.*\{\n)", text)
     hashes = [c for c in computations if c.count(" xor(") >= 20]
-    assert len(hashes) == 2, [c.split("\n", 1)[0] for c in hashes]
+    assert len(hashes) == 3, [c.split("\n", 1)[0] for c in hashes]
+    # And no kernel computes a hash twice over (the split's inside the start's, say).
+    assert all(c.count(" xor(") < 40 for c in hashes)
+
+
+def test_split_is_jax_randoms_split():
+    for seed in range(4):
+        key = jax.random.key(seed)
+        _same(
+            jax.random.key_data(jax.jit(lambda k: _threefry.split(k, 3))(key)),
+            jax.random.key_data(jax.random.split(key, 3)),
+        )
+    rbg = jax.random.key(0, impl="rbg")
+    _same(
+        jax.random.key_data(_threefry.split(rbg, 3)),
+        jax.random.key_data(jax.random.split(rbg, 3)),
+    )

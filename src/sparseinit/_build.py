@@ -17,6 +17,7 @@ import functools
 import jax
 import jax.numpy as jnp
 
+from sparseinit import _threefry
 from sparseinit._counting import zeros_in_jit
 from sparseinit._masks import draw_exact_zeros
 from sparseinit._plan import MaskPlan, Plan
@@ -67,7 +68,7 @@ def _draw(
 ) -> tuple[jax.Array, jax.Array]:
     # The weights of `weights`, or with None the mask, and the correction's rounds.
     layout = mask.layout
-    start_key, step_key, value_key = jax.random.split(key, 3)
+    start_key, step_key, value_key = _threefry.split(key, 3)
     zeros, valid = zeros_in_jit(mask.name, mask.count, layout.fan_in, sparsity)
     placement = view_sharding(mask.sharding, layout)
     # Random words of an array with no requested sharding may be drawn flat (_sampling.drawn_as).

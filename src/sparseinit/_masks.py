@@ -336,15 +336,18 @@ def take(array: jax.Array, rows: jax.Array, neuron_dim: int) -> jax.Array:
     return lax.gather(array, rows[..., None], gather, (1, 1), mode=_IN_BOUNDS)
 
 
-def _exclusive_count(flags: jax.Array) -> jax.Array:
+def _exclusive_count(flags: jax.Array) -> tuple[jax.Array, jax.Array]:
     # For each proposal, how many earlier proposals of its neuron are flagged: a running count
     # within each chunk plus one over the chunks' totals, which costs far less than one running
     # count over the whole round (a cumulative sum is quadratic in its length on some backends).
+    # Also each neuron's number of flagged proposals, the last running count, which spares the
+    # program a reduction of its own.
     chunked = flags.reshape(-1, CHUNK, flags.shape[1]).astype(jnp.int32)
     within = jnp.cumsum(chunked, axis=1)
     totals = within[:, -1]
-    earlier_chunks = jnp.cumsum(totals, axis=0) - totals
-    return (within - chunked + earlier_chunks[:, None]).reshape(flags.shape)
+    through_chunks = jnp.cumsum(totals, axis=0)
+    before = within - chunked + (through_chunks - totals)[:, None]
+    return before.reshape(flags.shape), through_chunks[-1]
 
 
 def correct(
@@ -428,18 +431,22 @@ def correct(
         removing = now > zeros
         remaining = jnp.abs(now - zeros)
         # The claim's scatter and its gather both read them.
-        rows = written_out((proposal_words(first_chunk) % jnp.uint32(fan_in)).astype(jnp.int32))
+        rows = _threefry.written_out(
+            (proposal_words(first_chunk) % jnp.uint32(fan_in)).astype(jnp.int32)
+        )
         number = lax.broadcasted_iota(claim_dtype, rows.shape, 0) + jnp.asarray(1, claim_dtype)
         on_side = is_zero == per_neuron(removing)
         claim = jnp.where(on_side, unclaimed, jnp.asarray(0, claim_dtype))
         claim = lax.scatter_min(claim, rows[..., None], number, scatter, mode=_IN_BOUNDS)
         eligible = take(claim, rows, neuron_dim) == number
-        before = _exclusive_count(eligible)
+        before, hits = _exclusive_count(eligible)
+        # The accepted proposals are a neuron's first `remaining` eligible ones, if it has that
+        # many.
         accepted = eligible & (before < remaining)
         # Flip every cell whose first proposal is accepted: those up to the last accepted.
         last = jnp.max(jnp.where(accepted, number, jnp.asarray(0, claim_dtype)), axis=0)
         view = view ^ ((claim != 0) & (claim <= per_neuron(last)))
-        moved = accepted.sum(axis=0, dtype=jnp.int32)
+        moved = jnp.minimum(hits, remaining)
         return first_chunk + chunks, view, jnp.where(removing, now - moved, now + moved)
 
     def busy(carry: tuple[jax.Array, jax.Array, jax.Array]) -> jax.Array:
@@ -453,7 +460,9 @@ def start_bytes(
     key: jax.Array, layout_fan_in: int, num_neurons: int, *, flat: bool = False
 ) -> jax.Array:
     """One random byte per cell, as ``uint32[fan_in, N]``: four from each random word."""
-    words = written_out(random_words(key, (math.ceil(layout_fan_in / 4), num_neurons), flat=flat))
+    words = _threefry.written_out(
+        random_words(key, (math.ceil(layout_fan_in / 4), num_neurons), flat=flat)
+    )
     # Row 4 w + i is byte i of word row w: a block of rows comes from a block of words, so a
     # sharded fan-in axis keeps every byte on the device of its word. The words are written out
     # once (hashed in the pass that made the bytes, each word was hashed four times); repeating
@@ -462,19 +471,6 @@ def start_bytes(
     rows = jnp.repeat(words, 4, axis=0)[:layout_fan_in]
     byte = lax.broadcasted_iota(jnp.uint32, (layout_fan_in, 1), 0) % jnp.uint32(4)
     return (rows >> (byte * jnp.uint32(8))) & jnp.uint32(255)
-
-
-def written_out(x: jax.Array) -> jax.Array:
-    """``x``, an array of non-negative integers, computed so that XLA writes it out once.
-
-    XLA on CPU fuses an elementwise computation into every consumer of its result and computes
-    it again in each. For random words that repeats the hash: the proposals' rows feed the
-    claim's scatter and its gather, and each word of the start gives four bytes, so each word
-    was hashed two or four times. XLA does not fuse a reduction into its consumers, so ``x``
-    taken as a reduction (the maximum of ``x`` and zero, over a stacked pair) is computed once
-    and read from memory. At 1024x1024 and sparsity 0.5 the mask took a quarter less time.
-    """
-    return jnp.max(jnp.stack([x, jnp.zeros_like(x)]), axis=0)
 
 
 def orient(x: jax.Array, neuron_dim: int) -> jax.Array:

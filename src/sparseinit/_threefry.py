@@ -91,3 +91,32 @@ def words(key: jax.Array, x0: jax.Array, x1: jax.Array) -> jax.Array:
     """
     high, low = hash_pairs(key, x0, x1)
     return high ^ low
+
+
+def split(key: jax.Array, num: int) -> jax.Array:
+    """``jax.random.split(key, num)`` for a scalar key, bit for bit.
+
+    With ``jax_threefry_partitionable`` JAX's new key ``i`` is the pair of words of the counter
+    pair ``(0, i)``. Written out, the split is one small kernel, where ``jax.random``'s loop
+    and the handling of its result made about six for XLA on CPU to compile.
+    """
+    if not applies(key, num):
+        return jax.random.split(key, num)
+    index = lax.iota(jnp.uint32, num)
+    high, low = hash_pairs(key, jnp.zeros_like(index), index)
+    data = written_out(jnp.stack([high, low], axis=1))
+    return jax.random.wrap_key_data(data, impl=jax.random.key_impl(key))
+
+
+def written_out(x: jax.Array) -> jax.Array:
+    """``x``, an array of non-negative integers, computed so that XLA writes it out once.
+
+    XLA on CPU fuses an elementwise computation into every consumer of its result and computes
+    it again in each. For random words that repeats the hash: the proposals' rows feed the
+    claim's scatter and its gather, each word of the start gives four bytes, and each word of a
+    split key feeds every word drawn with that key, so each word would be hashed several times.
+    XLA does not fuse a reduction into its consumers, so ``x`` taken as a reduction (the
+    maximum of ``x`` and zero, over a stacked pair) is computed once and read from memory. At
+    1024x1024 and sparsity 0.5 the mask took a quarter less time.
+    """
+    return jnp.max(jnp.stack([x, jnp.zeros_like(x)]), axis=0)
