@@ -11,7 +11,8 @@ in about 60 ms instead of 200 ms, and runs in about 0.8 ms instead of 1.5 ms, on
 
 :func:`bits` gives bit for bit what :func:`jax.random.bits` gives for a threefry key with
 ``jax_threefry_partitionable`` on (JAX's default), in which the words of an array of any shape
-hash its elements' row-major indices; :func:`words` hashes any other counters.
+hash its elements' row-major indices; :func:`words` hashes any other counters, and
+:func:`split` gives what :func:`jax.random.split` gives.
 For any other key type or setting, and for arrays of ``2**32`` elements or more, they call
 ``jax.random`` itself. Either way the numbers are JAX's: the choice changes only the compiled
 program, never the weights.
