@@ -19,7 +19,7 @@ import jax.numpy as jnp
 
 from sparseinit import _threefry
 from sparseinit._counting import zeros_in_jit
-from sparseinit._masks import draw_exact_zeros
+from sparseinit._masks import draw_exact_zeros, orient
 from sparseinit._plan import MaskPlan, Plan
 from sparseinit._sampling import (
     Distribution,
@@ -73,25 +73,10 @@ def _draw(
     placement = view_sharding(mask.sharding, layout)
     # Random words of an array with no requested sharding may be drawn flat (_sampling.drawn_as).
     flat = mask.sharding is None
-    factor = None
-    draw_kept = None
-    if weights is not None:
-        if weights.rescale:
-            factor = rescale_factor(layout.fan_in, zeros, compute_dtype(weights.dtype))
-        if isinstance(weights.values, Distribution):
-            scale = 1.0 if factor is None else factor
-            draw_kept = kept_values(value_key, weights.values, scale, weights.dtype, flat=flat)
     place = functools.partial(constrain, sharding=placement)
     shards = fan_in_shards(placement, layout)
-    result, steps = draw_exact_zeros(
-        layout,
-        zeros,
-        start_key,
-        step_key,
-        place,
-        draw_kept,
-        fan_in_shards=shards,
-        flat=flat,
+    support, steps = draw_exact_zeros(
+        layout, zeros, start_key, step_key, place, fan_in_shards=shards, flat=flat
     )
 
     def finish(result: jax.Array, invalid_fill: bool | float) -> jax.Array:
@@ -100,11 +85,20 @@ def _draw(
         return constrain(result, mask.sharding)
 
     if weights is None:
-        return finish(result, True), steps
-    if not isinstance(weights.values, Distribution):
-        place_dense = functools.partial(constrain, sharding=mask.sharding)
-        dense = masked_base_values(
-            weights.values.init, value_key, result, weights.dtype, factor, place_dense
-        )
-        return finish(dense, jnp.nan), steps
-    return finish(result, jnp.nan), steps
+        return finish(support, True), steps
+    # A value for every cell, kept where the support is.
+    factor = None
+    if weights.rescale:
+        factor = rescale_factor(layout.fan_in, zeros, compute_dtype(weights.dtype))
+    if isinstance(weights.values, Distribution):
+        scale = 1.0 if factor is None else factor
+        draw = kept_values(value_key, weights.values, scale, weights.dtype, flat=flat)
+        # Drawn as (fan_in, neurons) in the view's placement, so that no device holds them all.
+        drawn = draw((layout.fan_in, layout.num_neurons))
+        dense = layout.from_view(place(orient(drawn, layout.neuron_dim)))
+        return finish(jnp.where(support, dense, jnp.zeros((), dense.dtype)), jnp.nan), steps
+    place_dense = functools.partial(constrain, sharding=mask.sharding)
+    dense = masked_base_values(
+        weights.values.init, value_key, support, weights.dtype, factor, place_dense
+    )
+    return finish(dense, jnp.nan), steps

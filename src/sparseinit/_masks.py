@@ -208,7 +208,6 @@ def draw_exact_zeros(
     start_key: jax.Array,
     step_key: jax.Array,
     place: Callable[[jax.Array], jax.Array],
-    kept_values: Callable[[tuple[int, int]], jax.Array] | None,
     *,
     fan_in_shards: int = 1,
     flat: bool = False,
@@ -216,11 +215,12 @@ def draw_exact_zeros(
     """Exactly ``zeros`` zeros per neuron at uniformly random positions: the sampler.
 
     Draws the support from the rate's path (an all-zero start for ``q = 256``, else the
-    Bernoulli start; :func:`lax.cond` between them for a traced count), corrects it on the 2-D
-    view, and only then applies the values, the same way for both paths: a value is drawn for
-    every cell and kept where the support is. Drawing them once over the whole array costs less
-    than writing a value per placed cell with a scatter, even at sparsity 0.9 on a 4096x4096
-    kernel, and a traced count's program holds one draw of the values instead of one per path.
+    Bernoulli start; :func:`lax.cond` between them for a traced count) and corrects it on the
+    2-D view. The values are not its business: the builder draws one for every cell and keeps
+    it where the support is, the same way for both paths. Drawing them over the whole array
+    costs less than writing a value per placed cell with a scatter, even at sparsity 0.9 on a
+    4096x4096 kernel, and a traced count's program holds one draw of the values instead of one
+    per path.
 
     Args:
         layout: the neurons and fan-in of the array.
@@ -228,16 +228,14 @@ def draw_exact_zeros(
         start_key: the key of the Bernoulli start.
         step_key: the key of the correction's proposals.
         place: constrains a view-shaped array to the view's sharding.
-        kept_values: ``kept_values(shape)`` draws values of ``(fan_in, num_neurons)`` for the
-            kept cells; ``None`` gives the mask instead of the weights.
         fan_in_shards: how many devices share the fan-in of each neuron. Each holds every
             proposal of a round, so rounds are kept to half a shard's rows.
         flat: the array is not sharded, so random words may be drawn flat
             (:func:`sparseinit._sampling.drawn_as`).
 
     Returns:
-        ``(result, steps)``: the weights (or the boolean mask, ``True`` where kept) of
-        ``layout.shape``, and the rounds of the correction.
+        ``(support, steps)``: the boolean mask of ``layout.shape``, ``True`` where a weight is
+        kept, and the rounds of the correction.
     """
     num_neurons, fan_in = layout.num_neurons, layout.fan_in
     neuron_dim = layout.neuron_dim
@@ -295,10 +293,7 @@ def draw_exact_zeros(
         support, steps = few_kept() if rate == ALL_ZEROS else start()
     else:
         support, steps = lax.cond(rate == ALL_ZEROS, few_kept, start)
-    if kept_values is None:
-        return layout.from_view(support), steps
-    dense = place(orient(kept_values((fan_in, num_neurons)), neuron_dim))
-    return layout.from_view(jnp.where(support, dense, jnp.zeros((), dense.dtype))), steps
+    return layout.from_view(support), steps
 
 
 # ---- the rounds --------------------------------------------------------------------------
