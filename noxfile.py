@@ -97,7 +97,7 @@ NARROW = [
     "--ignore=tests/test_docs.py",
     "--ignore=tests/test_benchmarks.py",
     "--ignore=tests/test_demo.py",
-    "--ignore=tests/test_masks.py",
+    "--ignore=tests/test_mask.py",
     "-m",
     "not slow",
 ]

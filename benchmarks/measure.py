@@ -28,8 +28,8 @@ import numpy as np
 
 import sparseinit
 from benchmarks import anchors
-from sparseinit import _threefry
-from sparseinit._sampling import symmetric_uniform
+from sparseinit import _random
+from sparseinit._values import symmetric_uniform
 
 # The command line: a first-call child re-invokes it with its hidden --child-first-call flag.
 ENTRY_POINT = Path(__file__).resolve().with_name("run.py")
@@ -109,7 +109,7 @@ def one_sort(key: jax.Array, shape: tuple[int, ...], sparsity: float) -> jax.Arr
     fan_in = math.prod(shape[:-1])
     zeros = sparseinit.num_zeros(sparsity, fan_in, "ceil")
     mask_key, value_key = jax.random.split(key)
-    words = _threefry.bits(mask_key, (shape[-1], fan_in))
+    words = _random.bits(mask_key, (shape[-1], fan_in))
     if zeros == 0:
         keep = jnp.ones(words.shape, bool)
     else:

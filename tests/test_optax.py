@@ -113,7 +113,7 @@ def test_explicit_masks_prune_dense_params_at_the_first_update():
         assert np.all(new[np.asarray(mask)] != 0)
 
 
-def test_masks_as_a_function_and_kernel_masks():
+def test_mask_as_a_function_and_kernel_masks():
     params = {"k": jnp.array([[0.0, 2.0], [1.0, 0.0]]), "b": jnp.zeros(2)}
     masks = kernel_masks(params)
     assert masks["b"] is None

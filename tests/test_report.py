@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 
 import sparseinit
 from sparseinit.report import sparsity_report
-from tests.test_counting import exact_count, fan_in_of, layouts
+from tests.test_count import exact_count, fan_in_of, layouts
 
 
 def _params():

@@ -17,7 +17,7 @@ Examples:
 import importlib
 from types import ModuleType
 
-from sparseinit._counting import num_zeros
+from sparseinit._count import num_zeros
 from sparseinit._initializers import (
     Martens,
     SparseInit,

@@ -2,7 +2,7 @@
 
 A concrete initializer is a final frozen dataclass whose fields are its parameters; it says what
 it is in one method, :meth:`SparseInitializer._recipe`. Everything else is here: a call checks
-the shape, rank, axes, sharding, dtype and key (:mod:`sparseinit._validation`), derives the
+the shape, rank, axes, sharding, dtype and key (:mod:`sparseinit._checks`), derives the
 layout and the count of zeros from them, and runs the jitted builder (:mod:`sparseinit._build`).
 """
 
@@ -16,14 +16,14 @@ import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, Bool, Inexact
 
-from sparseinit._base_init import describe, resolve
+from sparseinit._wrapped_init import describe, resolve
 from sparseinit._build import build_mask, build_weights
-from sparseinit._counting import count_of
+from sparseinit._count import count_of
 from sparseinit._layout import Layout
 from sparseinit._plan import MaskPlan, Plan, Recipe
-from sparseinit._sampling import FromBase
+from sparseinit._values import FromBase
 from sparseinit._typing import DTypeLike, KeyLike, OutSharding, ShapeLike
-from sparseinit._validation import (
+from sparseinit._checks import (
     check_axes,
     check_dtype,
     check_key,

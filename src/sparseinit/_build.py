@@ -7,8 +7,8 @@ call compiles once per plan and runs the same program as a call inside the user'
 eager, jitted and vmapped results are bit-identical. The mask plan holds nothing of the values,
 so one compiled mask serves every distribution, scale and base initializer.
 
-This module only orchestrates: the count comes from :mod:`sparseinit._counting`, the zeros
-from :mod:`sparseinit._masks`, the values from :mod:`sparseinit._sampling` and the placement
+This module only orchestrates: the count comes from :mod:`sparseinit._count`, the zeros
+from :mod:`sparseinit._mask`, the values from :mod:`sparseinit._values` and the placement
 from :mod:`sparseinit._sharding`.
 """
 
@@ -17,11 +17,11 @@ import functools
 import jax
 import jax.numpy as jnp
 
-from sparseinit import _threefry
-from sparseinit._counting import zeros_in_jit
-from sparseinit._masks import draw_exact_zeros, orient
+from sparseinit import _random
+from sparseinit._count import zeros_in_jit
+from sparseinit._mask import draw_exact_zeros, orient
 from sparseinit._plan import MaskPlan, Plan
-from sparseinit._sampling import (
+from sparseinit._values import (
     Distribution,
     compute_dtype,
     kept_values,
@@ -68,10 +68,10 @@ def _draw(
 ) -> tuple[jax.Array, jax.Array]:
     # The weights of `weights`, or with None the mask, and the correction's rounds.
     layout = mask.layout
-    start_key, step_key, value_key = _threefry.split(key, 3)
+    start_key, step_key, value_key = _random.split(key, 3)
     zeros, valid = zeros_in_jit(mask.name, mask.count, layout.fan_in, sparsity)
     placement = view_sharding(mask.sharding, layout)
-    # Random words of an array with no requested sharding may be drawn flat (_sampling.drawn_as).
+    # Random words of an array with no requested sharding may be drawn flat (_values.drawn_as).
     flat = mask.sharding is None
     place = functools.partial(constrain, sharding=placement)
     shards = fan_in_shards(placement, layout)

@@ -13,11 +13,11 @@ from typing import Any, ClassVar, final
 import jax
 
 from sparseinit._base import SparseInitializer
-from sparseinit._counting import ByNonzero, BySparsity
+from sparseinit._count import ByNonzero, BySparsity
 from sparseinit._plan import Rank, Recipe
-from sparseinit._sampling import Distribution, FromBase
+from sparseinit._values import Distribution, FromBase
 from sparseinit._typing import AxisLike, DTypeLike, ScalarLike
-from sparseinit._validation import (
+from sparseinit._checks import (
     DISTRIBUTIONS,
     check_axis_args,
     check_base_init,

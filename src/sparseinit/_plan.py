@@ -12,9 +12,9 @@ from typing import Any
 
 import numpy as np
 
-from sparseinit._counting import Count, CountRule
+from sparseinit._count import Count, CountRule
 from sparseinit._layout import Layout
-from sparseinit._sampling import Values
+from sparseinit._values import Values
 from sparseinit._typing import AxisLike, DTypeLike
 
 

@@ -13,7 +13,7 @@ from sparseinit._base import draw_weights
 from sparseinit._initializers import SparseInit
 from sparseinit._plan import Rank
 from sparseinit._typing import KeyLike, ShapeLike, SparseInitSparsity
-from sparseinit._validation import check_choice, check_unit_interval
+from sparseinit._checks import check_choice, check_unit_interval
 
 INIT_TYPES = ("uniform", "normal")
 

@@ -15,7 +15,7 @@ import jax.numpy as jnp
 import optax
 from jaxtyping import Array, Bool, PyTree
 
-from sparseinit._validation import check_mask, check_update_params
+from sparseinit._checks import check_mask, check_update_params
 
 __all__ = ["KeepSparsityState", "keep_sparsity", "kernel_masks"]
 

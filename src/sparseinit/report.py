@@ -16,7 +16,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from sparseinit._layout import Layout
-from sparseinit._validation import check_report_axes, check_report_layout
+from sparseinit._checks import check_report_axes, check_report_layout
 
 __all__ = ["KernelStats", "SparsityReport", "sparsity_report"]
 

@@ -401,7 +401,7 @@ def test_uncalled_user_factory_is_found_by_eval_shape():
     init = sparseinit.sparsify(my_factory, 0.9)
     with pytest.raises(
         ValueError,
-        match=r"^sparsify: base_init=(tests\.)?test_validation\.my_factory returned a function, "
+        match=r"^sparsify: base_init=(tests\.)?test_checks\.my_factory returned a function, "
         r"not an array, when called as base_init\(key, shape\): it is an initializer factory, "
         r"not an initializer; did you mean my_factory\(\)\?$",
     ):

@@ -22,7 +22,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from sparseinit._typing import ScalarLike
-from sparseinit._validation import check_count, check_traced_sparsity, is_traced
+from sparseinit._checks import check_count, check_traced_sparsity, is_traced
 
 
 @dataclasses.dataclass(frozen=True)

@@ -24,7 +24,7 @@ import pytest
 from scipy import stats
 
 import sparseinit
-from sparseinit import _sampling
+from sparseinit import _values
 from tests.conftest import X64
 
 P_CUTOFF = 1e-4
@@ -248,7 +248,7 @@ def test_martens_and_torch_sparse_tiny_std_in_float16_keep_the_support(
     ],
 )
 def test_symmetric_uniform_is_never_zero_and_symmetric(dtype, precision):
-    x = np.asarray(_sampling.symmetric_uniform(jax.random.key(3), (1 << 16,), np.dtype(dtype)))
+    x = np.asarray(_values.symmetric_uniform(jax.random.key(3), (1 << 16,), np.dtype(dtype)))
     assert x.dtype == dtype
     assert np.all(x != 0)
     assert np.all(np.abs(x) < 1)
@@ -280,13 +280,13 @@ def test_normal_draws_are_jax_randoms_bit_for_bit(dtype, impl, shape):
     # changes some of these thousands of values in the last bit.
     key = jax.random.key(11, impl=impl)
     dtype = np.dtype(dtype)
-    normal = jax.jit(lambda k: _sampling.draw(k, shape, "normal", dtype))(key)
-    truncated = jax.jit(lambda k: _sampling.draw(k, shape, "truncated_normal", dtype))(key)
+    normal = jax.jit(lambda k: _values.draw(k, shape, "normal", dtype))(key)
+    truncated = jax.jit(lambda k: _values.draw(k, shape, "truncated_normal", dtype))(key)
     expected_normal = jax.jit(lambda k: jax.random.normal(k, shape, dtype))(key)
     expected_truncated = jax.jit(
         lambda k: (
             jax.random.truncated_normal(k, -2.0, 2.0, shape, dtype)
-            / np.asarray(_sampling.TRUNCATED_NORMAL_STD, dtype)
+            / np.asarray(_values.TRUNCATED_NORMAL_STD, dtype)
         )
     )(key)
     np.testing.assert_array_equal(np.asarray(normal), np.asarray(expected_normal), strict=True)

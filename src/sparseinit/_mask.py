@@ -53,9 +53,9 @@ import jax.numpy as jnp
 import numpy as np
 from jax import lax
 
-from sparseinit import _threefry
+from sparseinit import _random
 from sparseinit._layout import Layout
-from sparseinit._sampling import random_words
+from sparseinit._values import random_words
 
 # A round takes a whole number of chunks of this many proposals per neuron (for a key type
 # other than threefry, the proposals of a chunk come from one ``fold_in`` of the key).
@@ -231,7 +231,7 @@ def draw_exact_zeros(
         fan_in_shards: how many devices share the fan-in of each neuron. Each holds every
             proposal of a round, so rounds are kept to half a shard's rows.
         flat: the array is not sharded, so random words may be drawn flat
-            (:func:`sparseinit._sampling.drawn_as`).
+            (:func:`sparseinit._values.drawn_as`).
 
     Returns:
         ``(support, steps)``: the boolean mask of ``layout.shape``, ``True`` where a weight is
@@ -410,11 +410,11 @@ def correct(
     def proposal_words(first_chunk: jax.Array) -> jax.Array:
         # The words of the round's proposals, uint32[count, N]: of the counter pairs
         # (proposal, neuron) under a threefry key, else of one fold_in per chunk.
-        if _threefry.applies(key):
+        if _random.applies(key):
             shape = (count, num_neurons)
             first = (first_chunk * CHUNK).astype(jnp.uint32)
             proposal = lax.broadcasted_iota(jnp.uint32, shape, 0) + first
-            return _threefry.words(key, proposal, lax.broadcasted_iota(jnp.uint32, shape, 1))
+            return _random.words(key, proposal, lax.broadcasted_iota(jnp.uint32, shape, 1))
         chunk_words = jax.vmap(draw)(first_chunk + jnp.arange(chunks, dtype=jnp.int32))
         return chunk_words.reshape(count, num_neurons)
 
@@ -426,7 +426,7 @@ def correct(
         removing = now > zeros
         remaining = jnp.abs(now - zeros)
         # The claim's scatter and its gather both read them.
-        rows = _threefry.written_out(
+        rows = _random.written_out(
             (proposal_words(first_chunk) % jnp.uint32(fan_in)).astype(jnp.int32)
         )
         number = lax.broadcasted_iota(claim_dtype, rows.shape, 0) + jnp.asarray(1, claim_dtype)
@@ -455,7 +455,7 @@ def start_bytes(
     key: jax.Array, layout_fan_in: int, num_neurons: int, *, flat: bool = False
 ) -> jax.Array:
     """One random byte per cell, as ``uint32[fan_in, N]``: four from each random word."""
-    words = _threefry.written_out(
+    words = _random.written_out(
         random_words(key, (math.ceil(layout_fan_in / 4), num_neurons), flat=flat)
     )
     # Row 4 w + i is byte i of word row w: a block of rows comes from a block of words, so a

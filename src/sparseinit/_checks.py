@@ -23,7 +23,7 @@ from jax.core import Tracer
 from jax.experimental import checkify
 from jax.sharding import PartitionSpec, Sharding
 
-from sparseinit._base_init import describe, uncalled_factory
+from sparseinit._wrapped_init import describe, uncalled_factory
 from sparseinit._typing import AxisLike, DTypeLike
 
 # The accepted values of the string arguments; _counting and _sampling implement each.

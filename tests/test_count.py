@@ -16,7 +16,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import sparseinit
-from sparseinit._counting import num_zeros_traced
+from sparseinit._count import num_zeros_traced
 from tests.conftest import zeros_per_neuron
 
 ROUNDINGS = ("ceil", "round", "floor")

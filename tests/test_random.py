@@ -16,7 +16,7 @@ import pytest
 from jax.extend.random import threefry2x32_p
 
 import sparseinit
-from sparseinit import _threefry
+from sparseinit import _random
 from tests.conftest import X64
 
 SHAPES = [(), (1,), (7,), (3, 5), (196, 256), (2, 3, 4, 5), (0, 4), (9, 10)]
@@ -30,26 +30,26 @@ def _same(a: jax.Array, b: jax.Array) -> None:
 @pytest.mark.parametrize("shape", SHAPES)
 def test_bits_are_jax_bits(shape):
     key = jax.random.key(42)
-    _same(_threefry.bits(key, shape), jax.random.bits(key, shape, jnp.uint32))
+    _same(_random.bits(key, shape), jax.random.bits(key, shape, jnp.uint32))
 
 
 @pytest.mark.skipif(not X64, reason="uint64 words need JAX_ENABLE_X64=1")
 @pytest.mark.parametrize("shape", [(5,), (33, 7)])
 def test_wide_bits_are_jax_bits(shape):
     key = jax.random.key(3)
-    _same(_threefry.bits(key, shape, jnp.uint64), jax.random.bits(key, shape, jnp.uint64))
+    _same(_random.bits(key, shape, jnp.uint64), jax.random.bits(key, shape, jnp.uint64))
 
 
 def test_bits_under_jit_and_vmap_over_keys():
     keys = jax.random.split(jax.random.key(0), 6)
-    ours = jax.jit(jax.vmap(lambda k: _threefry.bits(k, (13, 8))))(keys)
+    ours = jax.jit(jax.vmap(lambda k: _random.bits(k, (13, 8))))(keys)
     _same(ours, jax.vmap(lambda k: jax.random.bits(k, (13, 8), jnp.uint32))(keys))
 
 
 def test_raw_key_data_is_the_typed_keys():
     # The same words for a key made by jax.random.key and one wrapped from PRNGKey's data.
     raw = jax.random.wrap_key_data(jax.random.PRNGKey(11))
-    _same(_threefry.bits(raw, (4, 4)), _threefry.bits(jax.random.key(11), (4, 4)))
+    _same(_random.bits(raw, (4, 4)), _random.bits(jax.random.key(11), (4, 4)))
 
 
 def test_words_hash_any_counter_pairs():
@@ -59,36 +59,36 @@ def test_words_hash_any_counter_pairs():
     x0 = (jnp.arange(40, dtype=jnp.uint32) * 7919).reshape(8, 5)
     x1 = (jnp.arange(40, dtype=jnp.uint32) + 3).reshape(8, 5)
     high, low = threefry2x32_p.bind(k0, k1, x0, x1)
-    _same(_threefry.words(key, x0, x1), high ^ low)
+    _same(_random.words(key, x0, x1), high ^ low)
 
 
 def test_words_under_vmap_over_keys():
     keys = jax.random.split(jax.random.key(0), 3)
     x0 = jnp.full((4, 6), 5, jnp.uint32)
     x1 = jnp.arange(24, dtype=jnp.uint32).reshape(4, 6)
-    ours = jax.vmap(lambda k: _threefry.words(k, x0, x1))(keys)
-    _same(ours, jnp.stack([_threefry.words(k, x0, x1) for k in keys]))
+    ours = jax.vmap(lambda k: _random.words(k, x0, x1))(keys)
+    _same(ours, jnp.stack([_random.words(k, x0, x1) for k in keys]))
 
 
 def test_other_key_types_and_settings_go_to_jax_random():
-    assert _threefry.applies(jax.random.key(0))
-    assert not _threefry.applies(jax.random.key(0, impl="rbg"))
-    assert not _threefry.applies(jax.random.key(0, impl="unsafe_rbg"))
+    assert _random.applies(jax.random.key(0))
+    assert not _random.applies(jax.random.key(0, impl="rbg"))
+    assert not _random.applies(jax.random.key(0, impl="unsafe_rbg"))
     # Counters of 2**32 elements and more need the high word: left to jax.random.
-    assert not _threefry.applies(jax.random.key(0), 2**32)
+    assert not _random.applies(jax.random.key(0), 2**32)
     with jax.threefry_partitionable(False):
-        assert not _threefry.applies(jax.random.key(0))
+        assert not _random.applies(jax.random.key(0))
         key = jax.random.key(1)
-        _same(_threefry.bits(key, (5, 3)), jax.random.bits(key, (5, 3), jnp.uint32))
+        _same(_random.bits(key, (5, 3)), jax.random.bits(key, (5, 3), jnp.uint32))
     rbg = jax.random.key(2, impl="rbg")
-    _same(_threefry.bits(rbg, (5, 3)), jax.random.bits(rbg, (5, 3), jnp.uint32))
+    _same(_random.bits(rbg, (5, 3)), jax.random.bits(rbg, (5, 3), jnp.uint32))
 
 
 def test_hash_matches_the_published_test_vector():
     # Random123's known-answer test for threefry2x32 with 20 rounds: key and counter all zero.
     key = jax.random.wrap_key_data(jnp.zeros(2, jnp.uint32))
     zero = jnp.zeros((1,), jnp.uint32)
-    high, low = _threefry.hash_pairs(key, zero, zero)
+    high, low = _random.hash_pairs(key, zero, zero)
     assert (int(high[0]), int(low[0])) == (0x6B200159, 0x99BA4EFE)
 
 
@@ -96,7 +96,7 @@ def test_written_out_is_the_identity():
     # The maximum with zero changes no non-negative integer, the largest ones included.
     for values, dtype in (([0, 1, 2**32 - 1], jnp.uint32), ([0, 5, 2**31 - 1], jnp.int32)):
         x = jnp.asarray(values, dtype)
-        _same(jax.jit(_threefry.written_out)(x), x)
+        _same(jax.jit(_random.written_out)(x), x)
 
 
 @pytest.mark.skipif(jax.default_backend() != "cpu", reason="XLA's fusion on CPU")
@@ -121,11 +121,11 @@ def test_split_is_jax_randoms_split():
     for seed in range(4):
         key = jax.random.key(seed)
         _same(
-            jax.random.key_data(jax.jit(lambda k: _threefry.split(k, 3))(key)),
+            jax.random.key_data(jax.jit(lambda k: _random.split(k, 3))(key)),
             jax.random.key_data(jax.random.split(key, 3)),
         )
     rbg = jax.random.key(0, impl="rbg")
     _same(
-        jax.random.key_data(_threefry.split(rbg, 3)),
+        jax.random.key_data(_random.split(rbg, 3)),
         jax.random.key_data(jax.random.split(rbg, 3)),
     )

@@ -22,7 +22,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax import lax
 
-from sparseinit import _threefry
+from sparseinit import _random
 
 
 @dataclasses.dataclass(frozen=True)
@@ -72,10 +72,10 @@ def symmetric_uniform(key: jax.Array, shape: tuple[int, ...], dtype: np.dtype) -
     ``dtype`` is float32 (``p = 23``) or float64 (``p = 52``); each odd numerator is exact.
     """
     if dtype == np.float64:
-        bits, p = _threefry.bits(key, shape, jnp.uint64), 52
+        bits, p = _random.bits(key, shape, jnp.uint64), 52
         numerator = (bits >> jnp.uint64(64 - p)) * jnp.uint64(2) + jnp.uint64(1)
     else:
-        bits, p = _threefry.bits(key, shape, jnp.uint32), 23
+        bits, p = _random.bits(key, shape, jnp.uint32), 23
         numerator = (bits >> jnp.uint32(32 - p)) * jnp.uint32(2) + jnp.uint32(1)
     one = np.asarray(2.0**p, dtype)
     return (numerator.astype(dtype) - one) / one
@@ -92,7 +92,7 @@ def uniform_between(
     wide = np.dtype(dtype) == np.float64
     unsigned = jnp.uint64 if wide else jnp.uint32
     width, mantissa = (64, 52) if wide else (32, 23)
-    words = _threefry.bits(key, shape, unsigned)
+    words = _random.bits(key, shape, unsigned)
     one = np.array(1.0, dtype).view(np.uint64 if wide else np.uint32)
     mantissas = lax.shift_right_logical(words, jnp.asarray(width - mantissa, unsigned))
     floats = lax.bitcast_convert_type(lax.bitwise_or(mantissas, jnp.asarray(one, unsigned)), dtype)
@@ -167,7 +167,7 @@ def drawn_as(
     generator several times slower for a last axis that is not a multiple of 8 (0.9 s against
     0.2 s for 2,560 words as ``(256, 10)`` or flat). That generator still draws the normal
     values and the words of keys other than threefry; the written-out words of
-    :mod:`sparseinit._threefry` compile about as fast either way (89 ms against 72 ms). A
+    :mod:`sparseinit._random` compile about as fast either way (89 ms against 72 ms). A
     sharded array keeps its shape, which its placement refers to.
     """
     if flat and shape and shape[-1] % 8:
@@ -177,7 +177,7 @@ def drawn_as(
 
 def random_words(key: jax.Array, shape: tuple[int, ...], *, flat: bool) -> jax.Array:
     """``uint32`` random words of ``shape``, drawn as :func:`drawn_as` says."""
-    return drawn_as(shape, lambda s: _threefry.bits(key, s, jnp.uint32), flat=flat)
+    return drawn_as(shape, lambda s: _random.bits(key, s, jnp.uint32), flat=flat)
 
 
 def kept_values(
