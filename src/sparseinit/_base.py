@@ -18,7 +18,7 @@ from jaxtyping import Array, Bool, Inexact
 
 from sparseinit._wrapped_init import describe, resolve
 from sparseinit._build import build_mask, build_weights
-from sparseinit._count import count_of
+from sparseinit._count import Zeros, count_of
 from sparseinit._layout import Layout
 from sparseinit._plan import MaskPlan, Plan, Recipe
 from sparseinit._values import FromBase
@@ -164,6 +164,25 @@ class SparseInitializer(abc.ABC):
         if math.prod(plan.layout.shape) == 0:
             return jnp.zeros(plan.layout.shape, bool)
         return build_mask(plan, typed_key, traced)
+
+    def condensed(self, key: KeyLike, shape: ShapeLike, dtype: DTypeLike = None) -> Any:
+        """The weights of ``self(key, shape, dtype)`` stored condensed: the kept ones only.
+
+        See :class:`sparseinit.Condensed`. ``init.condensed(key, shape, dtype).todense()``
+        equals ``init(key, shape, dtype)`` bit for bit; the support is the sampler's own.
+        """
+        from sparseinit import _condensed
+
+        plan, traced = plan_weights(self._name, self._recipe(), shape, dtype, None)
+        if traced is not None or not isinstance(plan.mask.count, Zeros):
+            raise ValueError(
+                f"{self._name}.condensed: sparsity must be concrete, got a traced value: the "
+                "number of kept weights sets the shape of the condensed arrays"
+            )
+        layout = plan.mask.layout
+        weights = self(key, shape, dtype)
+        support = self.mask(key, shape)
+        return _condensed.compact(weights, support, layout, layout.fan_in - plan.mask.count.zeros)
 
     def __repr__(self) -> str:
         parts = []
