@@ -1,7 +1,8 @@
 """sparsity_report: per-kernel counts of a pytree, as numbers and as a readable table.
 
 Neurons are counted by the initializers' own layout code, so for every layout the report gives
-exactly the count the initializer was asked for; kernels and other parameters are apart.
+exactly the count the initializer was asked for; kernels and other parameters are apart. Inputs
+that feed no neuron are counted per fan-in position and batch index.
 """
 
 import math
@@ -55,8 +56,9 @@ def test_a_zero_bias_does_not_change_the_kernel_sparsity():
     assert report.sparsity == 0.5
     assert report["bias"].sparsity == 1.0
     text = str(report)
-    total = next(line for line in text.splitlines() if line.startswith("total"))
-    assert total.split() == ["total", "0", "50.0%", "4", "/", "8"]
+    total = next(line for line in text.splitlines() if line.startswith("total")).split()
+    assert total[:2] == ["total", "0"]
+    assert total[-4:] == ["50.0%", "4", "/", "8"]
     assert "other parameters (not in the total)" in text
 
 
@@ -78,8 +80,8 @@ def test_dead_neurons_are_counted_and_marked():
     assert next(line for line in lines if line.startswith("kept")).split()[3:5] == ["3", "0"]
     total = next(line for line in lines if line.startswith("total"))
     assert total.split()[1:3] == ["64/136", "!"]
-    assert lines[-2].startswith("! 1 kernel has dead neurons (no non-zero weight")
-    assert "min_kept=1" in lines[-1]
+    hint = next(i for i, line in enumerate(lines) if line.startswith("! 1 kernel has dead"))
+    assert "min_kept=1" in lines[hint + 1]
 
 
 def test_a_few_dead_neurons():
@@ -90,6 +92,85 @@ def test_a_few_dead_neurons():
     assert "1/3 !" in str(report)
     clean = str(sparsity_report({"w": np.ones((5, 3))}))
     assert "!" not in clean
+
+
+def test_cut_inputs_of_a_dense_kernel():
+    w = np.zeros((5, 3), np.float32)  # (in, out)
+    w[0, 0] = 1.0
+    w[2, :] = 1.0
+    w[4, 1] = -2.0  # inputs 1 and 3 feed no neuron
+    row = sparsity_report({"w": w})["w"]
+    assert (row.inputs, row.cut_inputs, row.dead) == (5, 2, 0)
+    # Equinox's (out, in): the same weights transposed, with the neuron axis first.
+    assert sparsity_report({"w": w.T}, out_axis=0)["w"].cut_inputs == 2
+
+
+def test_cut_inputs_of_a_conv_kernel_are_counted_per_receptive_field_position():
+    w = np.zeros((2, 2, 3, 4), np.float32)  # (h, w, in, out): an input is an (h, w, in) position
+    w[0, 0, 0, 1] = 1.0
+    w[1, 1, 2, :] = 1.0
+    w[0, 1, 1, 3] = 0.5
+    row = sparsity_report({"w": w})["w"]
+    assert (row.inputs, row.cut_inputs) == (12, 9)
+    assert row.dead == 0  # every neuron keeps a weight, yet 9 of 12 inputs reach none
+
+
+def test_cut_inputs_are_counted_per_batch_index():
+    w = np.ones((2, 4, 3), np.float32)  # (ensemble, in, out)
+    w[0, 1, :] = 0  # input 1 of member 0
+    w[1, 1:3, :] = 0  # inputs 1 and 2 of member 1
+    row = sparsity_report({"w": w}, batch_axis=0)["w"]
+    assert (row.inputs, row.cut_inputs) == (8, 3)
+    # Taken as one layer with two output axes, only input 1 is cut from both members.
+    row = sparsity_report({"w": w}, out_axis=(0, 2))["w"]
+    assert (row.inputs, row.cut_inputs) == (4, 1)
+
+
+def test_a_dense_kernel_has_no_cut_inputs():
+    w = sparseinit.sparse(0.0)(jax.random.key(0), (128, 3))
+    report = sparsity_report({"w": w, "ones": np.ones((3, 3, 8, 4))})
+    assert (report["w"].inputs, report["w"].cut_inputs) == (128, 0)
+    assert (report["ones"].inputs, report["ones"].cut_inputs) == (72, 0)
+    assert report.cut_inputs == 0
+    assert "!" not in str(report)
+
+
+def test_a_small_head_leaves_most_inputs_cut_off():
+    # 128 -> 3 at 0.9: each action keeps 12 of 128 inputs, so an input reaches no action with
+    # probability (116/128)**3 = 0.744; the count over 128 inputs has a standard deviation of
+    # 1.54 (the draws of one neuron are without replacement), over 100 heads of 15.4.
+    expected = 128 * (116 / 128) ** 3
+    head = sparseinit.sparse(0.9)(jax.random.key(0), (128, 3))
+    row = sparsity_report({"head": head})["head"]
+    assert (row.zeros_min, row.zeros_max, row.dead) == (116, 116, 0)
+    assert abs(row.cut_inputs - expected) < 5
+    heads = sparseinit.sparse(0.9, batch_axis=0)(jax.random.key(1), (100, 128, 3))
+    rows = sparsity_report({"heads": heads}, batch_axis=0)["heads"]
+    assert rows.inputs == 12800
+    assert abs(rows.cut_inputs - 100 * expected) < 50
+    lines = str(sparsity_report({"head": head})).splitlines()
+    assert lines[3].split()[5:7] == [f"{row.cut_inputs}/128", "!"]
+    assert lines[-2] == (
+        "! 1 kernel has inputs that feed no neuron: they stay cut off if the support is held"
+    )
+    assert lines[-1] == "  fixed (keep_sparsity, CondensedLinear); fine when zeros may move"
+
+
+def test_the_table_of_the_papers_minatar_network_fits_100_columns():
+    # The demo's network on MinAtar: a 3x3 conv of 16 filters, 1024 -> 128, 128 -> 3 actions,
+    # with long Flax paths, large counts and both warnings in the total.
+    keys = jax.random.split(jax.random.key(0), 3)
+    init = sparseinit.sparse(0.9)
+    params = {
+        "convs": {0: {"kernel": init(keys[0], (3, 3, 4, 16)), "bias": jnp.zeros(16)}},
+        "layers": {0: {"kernel": init(keys[1], (1024, 128)), "bias": jnp.zeros(128)}},
+        "norms": {0: {"scale": jnp.ones(128), "bias": jnp.zeros(128)}},
+        "head": {"kernel": init(keys[2], (128, 3)), "bias": jnp.zeros(3)},
+        "tiny": {"kernel": init(keys[2], (4, 4096))},  # every neuron dead
+    }
+    lines = str(sparsity_report(params)).splitlines()
+    assert "cut inputs" in lines[1]
+    assert max(map(len, lines)) <= 100
 
 
 # Each example makes a new shape: a few examples of small shapes.
@@ -110,6 +191,12 @@ def test_counts_follow_the_initializers_layout(layout, sparsity, seed):
     assert (row.zeros_min, row.zeros_max) == (zeros, zeros)
     assert row.neurons == math.prod(shape) // fan_in
     assert row.dead == (row.neurons if zeros == fan_in else 0)
+    outs = (out_axis,) if isinstance(out_axis, int) else out_axis
+    assert row.inputs == math.prod(shape) // math.prod(shape[a] for a in outs)
+    if zeros == fan_in:
+        assert row.cut_inputs == row.inputs
+    if zeros == 0:
+        assert row.cut_inputs == 0
 
 
 def test_batch_axis_of_an_ensemble():
@@ -161,8 +248,13 @@ def test_out_axis_and_callable():
         sparsity_report({"w": w}, out_axis=2)
 
 
+def _flag(count, of):
+    return f"{count}/{of} !".split() if count else ["0"]
+
+
 def test_table_is_readable():
-    text = str(sparsity_report(_params()))
+    report = sparsity_report(_params())
+    text = str(report)
     lines = text.splitlines()
     assert lines[0].startswith("kernels (neuron axis -1")
     assert lines[1].split() == [
@@ -170,16 +262,25 @@ def test_table_is_readable():
         "shape",
         "zeros/neuron",
         "dead",
+        "cut",
+        "inputs",
         "sparsity",
         "non-zero",
     ]
+    conv, dense = report["conv/kernel"], report["dense/kernel"]
+    assert (conv.inputs, dense.inputs) == (36, 100)
     assert lines[3].split()[:2] == ["conv/kernel", "(3,"]
-    assert lines[3].split()[-4:] == ["18", "0", "50.0%", "144"]
+    assert lines[3].split()[5:] == ["18", "0", *_flag(conv.cut_inputs, 36), "50.0%", "144"]
     assert lines[4].split()[:2] == ["dense/kernel", "(100,"]
-    assert lines[6].split() == ["total", "0", "81.1%", "244", "/", "1,288"]
+    assert lines[4].split()[3:] == ["90", "0", *_flag(dense.cut_inputs, 100), "90.0%", "100"]
+    assert dense.cut_inputs > 0  # 10 neurons keep 10 of 100 inputs each
+    cut = _flag(report.cut_inputs, 136)
+    assert lines[6].split() == ["total", "0", *cut, "81.1%", "244", "/", "1,288"]
     # Columns line up: every row is as wide as the header's rule.
     assert len({len(line) for line in lines[1:3]}) == 1
-    assert lines[7:] == [
+    assert lines[7].startswith("! 1 kernel has inputs") or lines[7].startswith("! 2 kernels")
+    assert lines[8] == "  fixed (keep_sparsity, CondensedLinear); fine when zeros may move"
+    assert lines[9:] == [
         "",
         "other parameters (not in the total)",
         "parameter   shape  sparsity  non-zero",

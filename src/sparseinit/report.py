@@ -1,4 +1,4 @@
-"""A readable report of a model's sparsity: per kernel, zeros per neuron and dead neurons.
+"""A readable report of a model's sparsity: zeros per neuron, dead neurons, cut-off inputs.
 
 Works on any pytree of arrays: a Flax ``params`` dict, an ``nnx.State``, an Equinox module.
 Neurons are counted by the initializers' own layout code (``sparseinit._layout.Layout``), so a
@@ -15,8 +15,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from sparseinit._layout import Layout
 from sparseinit._checks import check_report_axes, check_report_layout
+from sparseinit._layout import Layout
 
 __all__ = ["KernelStats", "SparsityReport", "sparsity_report"]
 
@@ -39,6 +39,10 @@ class KernelStats:
         neurons: the number of neurons (``None`` for a parameter without neurons).
         dead: the number of neurons with no non-zero weight (``None`` likewise): whatever
             their inputs, they output only their bias.
+        inputs: the number of inputs: fan-in positions (an index over the axes that are
+            neither output nor batch axes), one set per batch index (``None`` likewise).
+        cut_inputs: the number of inputs with no non-zero weight to any neuron (``None``
+            likewise): nothing they carry reaches this kernel's outputs.
     """
 
     path: str
@@ -49,6 +53,8 @@ class KernelStats:
     nonzero: int
     neurons: int | None = None
     dead: int | None = None
+    inputs: int | None = None
+    cut_inputs: int | None = None
 
     @property
     def is_kernel(self) -> bool:
@@ -123,6 +129,11 @@ class SparsityReport:
         """Neurons with no non-zero weight, over all kernels."""
         return sum(r.dead or 0 for r in self.kernels)
 
+    @property
+    def cut_inputs(self) -> int:
+        """Inputs with no non-zero weight to any neuron, over all kernels."""
+        return sum(r.cut_inputs or 0 for r in self.kernels)
+
     def __getitem__(self, path: str) -> KernelStats:
         """The row of the parameter at ``path``."""
         for row in self.rows:
@@ -132,20 +143,24 @@ class SparsityReport:
 
     def __str__(self) -> str:
         out = [f"kernels ({self.neuron_axes})"] if self.neuron_axes else ["kernels"]
-        header = ("parameter", "shape", "zeros/neuron", "dead", "sparsity", "non-zero")
+        header = ("parameter", "shape", "zeros/neuron", "dead", "cut inputs", "sparsity")
+        header += ("non-zero",)
         lines = []
         for r in self.kernels:
             if r.zeros_min == r.zeros_max:
                 per_neuron = str(r.zeros_min)
             else:
                 per_neuron = f"{r.zeros_min}..{r.zeros_max}"
-            dead = f"{r.dead}/{r.neurons} !" if r.dead else "0"
+            dead = _flagged(r.dead or 0, r.neurons or 0)
+            cut = _flagged(r.cut_inputs or 0, r.inputs or 0)
             lines.append(
-                (r.path, str(r.shape), per_neuron, dead, f"{r.sparsity:.1%}", f"{r.nonzero:,}")
+                (r.path, str(r.shape), per_neuron, dead, cut, f"{r.sparsity:.1%}", f"{r.nonzero:,}")
             )
         neurons = sum(r.neurons or 0 for r in self.kernels)
-        dead_total = f"{self.dead}/{neurons} !" if self.dead else "0"
-        total = ("total", "", "", dead_total, f"{self.sparsity:.1%}")
+        inputs = sum(r.inputs or 0 for r in self.kernels)
+        dead_total = _flagged(self.dead, neurons)
+        cut_total = _flagged(self.cut_inputs, inputs)
+        total = ("total", "", "", dead_total, cut_total, f"{self.sparsity:.1%}")
         total += (f"{self.nonzero:,} / {self.size:,}",)
         out += _table(header, lines, total)
         if self.dead:
@@ -155,6 +170,14 @@ class SparsityReport:
                 f"! {count} {kernels} dead neurons (no non-zero weight: they output only their "
                 "bias);\n  sparse(..., min_kept=1) keeps at least one weight per neuron"
             )
+        if self.cut_inputs:
+            count = sum(1 for r in self.kernels if r.cut_inputs)
+            kernels = "kernel has" if count == 1 else "kernels have"
+            out.append(
+                f"! {count} {kernels} inputs that feed no neuron: they stay cut off if the "
+                "support is held\n  fixed (keep_sparsity, CondensedLinear); fine when zeros may "
+                "move"
+            )
         if self.others:
             other_lines = [
                 (r.path, str(r.shape), f"{r.sparsity:.1%}", f"{r.nonzero:,} / {r.size:,}")
@@ -163,6 +186,10 @@ class SparsityReport:
             out += ["", "other parameters (not in the total)"]
             out += _table(("parameter", "shape", "sparsity", "non-zero"), other_lines, None)
         return "\n".join(out)
+
+
+def _flagged(count: int, of: int) -> str:
+    return f"{count}/{of} !" if count else "0"
 
 
 def _path(keys: Any) -> str:
@@ -199,7 +226,7 @@ def sparsity_report(
     batch_axis: AxesArg = (),
     min_ndim: int = 2,
 ) -> SparsityReport:
-    """Reports, for every kernel of ``tree``, its zeros per neuron, dead neurons and non-zeros.
+    """Reports, for every kernel of ``tree``, its zeros per neuron, dead neurons, cut inputs.
 
     A neuron is one index along ``out_axis`` and every ``batch_axis``; its zeros are counted
     over every other axis, exactly as the initializers count them (one definition of a neuron
@@ -208,6 +235,16 @@ def sparsity_report(
     ``(..., in, out)`` (axis ``-1``), and the table says so. A neuron with no non-zero weight is
     *dead*: it outputs only its bias; the table marks kernels that have any. Arrays with fewer
     than ``min_ndim`` dimensions (biases, norms' scales) are reported apart, outside the totals.
+
+    An *input* is one position of the fan-in axes (a row of a Dense kernel, an ``(h, w, in)``
+    position of a conv kernel), counted once per batch index; it is *cut off* when no neuron
+    keeps a non-zero weight from it, and the table marks these too. An exact count of zeros per
+    neuron does not bound them: a Q head of 128 inputs and 3 actions at sparsity 0.9 keeps 12
+    inputs per action, so about ``(1 - 12/128)**3``, 74% of its inputs, feed no action. They
+    matter when the support is held fixed (``sparseinit.optax.keep_sparsity``, a
+    ``CondensedLinear`` layer): those units then stay cut off for good, most of all before
+    small heads. They do not in the published setting, where the zeros are not kept: an
+    ordinary optimizer's first update makes the zero weights non-zero and reconnects them.
 
     Args:
         tree: a pytree whose leaves include arrays; other leaves are skipped.
@@ -227,23 +264,30 @@ def sparsity_report(
     Examples:
         >>> import jax, jax.numpy as jnp, sparseinit
         >>> from sparseinit.report import sparsity_report
-        >>> params = {"dense": {"kernel": sparseinit.sparse(0.9)(jax.random.key(0), (100, 8)),
-        ...                     "bias": jnp.zeros(8)}}
+        >>> key_dense, key_head = jax.random.split(jax.random.key(0))
+        >>> params = {"dense": {"kernel": sparseinit.sparse(0.5)(key_dense, (16, 100)),
+        ...                     "bias": jnp.zeros(100)},
+        ...           "head": {"kernel": sparseinit.sparse(0.9)(key_head, (100, 1))}}
         >>> report = sparsity_report(params)
         >>> print(report)
         kernels (neuron axis -1: Flax's (..., in, out); pass out_axis=0 for (out, in, ...))
-        parameter     shape     zeros/neuron  dead  sparsity  non-zero
-        ------------  --------  ------------  ----  --------  --------
-        dense/kernel  (100, 8)            90     0     90.0%        80
-        ------------  --------  ------------  ----  --------  --------
-        total                                    0     90.0%  80 / 800
+        parameter     shape      zeros/neuron  dead  cut inputs  sparsity     non-zero
+        ------------  ---------  ------------  ----  ----------  --------  -----------
+        dense/kernel  (16, 100)             8     0           0     50.0%          800
+        head/kernel   (100, 1)             90     0    90/100 !     90.0%           10
+        ------------  ---------  ------------  ----  ----------  --------  -----------
+        total                                     0    90/116 !     52.4%  810 / 1,700
+        ! 1 kernel has inputs that feed no neuron: they stay cut off if the support is held
+          fixed (keep_sparsity, CondensedLinear); fine when zeros may move
         <BLANKLINE>
         other parameters (not in the total)
-        parameter   shape  sparsity  non-zero
-        ----------  -----  --------  --------
-        dense/bias  (8,)     100.0%     0 / 8
+        parameter   shape   sparsity  non-zero
+        ----------  ------  --------  --------
+        dense/bias  (100,)    100.0%   0 / 100
         >>> report["dense/kernel"].zeros_min, report.nonzero, report.dead
-        (90, 80, 0)
+        (8, 810, 0)
+        >>> report["head/kernel"].cut_inputs  # one neuron keeps 10 of its 100 inputs
+        90
         >>> tiny = {"kernel": sparseinit.sparse(0.9)(jax.random.key(0), (4, 64))}  # fan-in 4
         >>> sparsity_report(tiny)["kernel"].dead  # ceil(0.9 * 4) = 4 zeros of 4 inputs
         64
@@ -281,10 +325,15 @@ def _kernel_stats(
     view = layout.to_view(jnp.asarray(nonzero_mask))
     kept = np.asarray(view.sum(axis=1 - layout.neuron_dim, dtype=jnp.int32))
     zeros = layout.fan_in - kept
+    # An input is one position of the fan-in axes for each batch index: it is fed forward if
+    # any neuron of its batch index keeps a weight from it.
+    fed = nonzero_mask.any(axis=outs)
     return dataclasses.replace(
         stats,
         zeros_min=int(zeros.min()),
         zeros_max=int(zeros.max()),
         neurons=layout.num_neurons,
         dead=int((kept == 0).sum()),
+        inputs=fed.size,
+        cut_inputs=int(fed.size - fed.sum()),
     )
