@@ -1,17 +1,20 @@
-"""Writes the "Types" section of the API reference from ``sparseinit._typing``.
+"""Writes the "Types" section of the API reference from the modules that define type aliases.
 
 The public signatures use a few type aliases (``ScalarLike``, ``AxisLike``, ...) defined in a
-private module, each with a ``#:`` comment saying what it admits. This hook reads that module
-and replaces the ``<!-- type-aliases -->`` marker of a page with a table of every alias and
-protocol in it, so that renaming or adding an alias changes the page without editing it. An
-alias without a comment fails the build.
+private module, ``sparseinit._typing``, and one, ``AxesArg``, in ``sparseinit.report``, each
+with a ``#:`` comment saying what it admits. This hook reads those modules and replaces the
+``<!-- type-aliases -->`` marker of a page with a table of every alias and protocol in them, so
+that renaming or adding an alias changes the page without editing it. An alias without a
+comment fails the build.
 """
 
 import ast
 import pathlib
 
 MARKER = "<!-- type-aliases -->"
-MODULE = pathlib.Path(__file__).resolve().parents[2] / "src" / "sparseinit" / "_typing.py"
+SOURCE = pathlib.Path(__file__).resolve().parents[2] / "src" / "sparseinit"
+# The modules whose aliases the signatures use, by their import path.
+MODULES = {"sparseinit._typing": SOURCE / "_typing.py", "sparseinit.report": SOURCE / "report.py"}
 
 
 def _comment_above(lines: list[str], lineno: int) -> str:
@@ -29,7 +32,7 @@ def _cell(text: str) -> str:
     return text.replace("``", "`")
 
 
-def aliases(source: str) -> list[tuple[str, str, str]]:
+def aliases(source: str, module: str = "_typing.py") -> list[tuple[str, str, str]]:
     """``(name, definition, meaning)`` for each type alias and protocol of the module source."""
     lines = source.splitlines()
     rows = []
@@ -43,14 +46,14 @@ def aliases(source: str) -> list[tuple[str, str, str]]:
             name = node.target.id
             meaning = _comment_above(lines, node.lineno)
             if not meaning:
-                raise ValueError(f"{MODULE.name}: the alias {name} has no '#:' comment")
+                raise ValueError(f"{module}: the alias {name} has no '#:' comment")
             rows.append((name, ast.unparse(node.value), meaning))
         elif isinstance(node, ast.ClassDef) and any(
             ast.unparse(base) == "Protocol" for base in node.bases
         ):
             doc = ast.get_docstring(node)
             if not doc:
-                raise ValueError(f"{MODULE.name}: the protocol {node.name} has no docstring")
+                raise ValueError(f"{module}: the protocol {node.name} has no docstring")
             call = next(
                 (f for f in node.body if isinstance(f, ast.FunctionDef) and f.name == "__call__"),
                 None,
@@ -64,14 +67,15 @@ def aliases(source: str) -> list[tuple[str, str, str]]:
     return rows
 
 
-def table(source: str) -> str:
-    """The Markdown table of the aliases of the module source."""
+def table(sources: dict[str, str]) -> str:
+    """The Markdown table of the aliases of the modules' sources, keyed by import path."""
     out = ["| Name | What it admits | Definition |", "| --- | --- | --- |"]
-    for name, definition, meaning in aliases(source):
-        # The anchor makes the name link here from the signatures. Pipes inside a code span do
-        # not split a table row.
-        anchor = f"[](){{#sparseinit._typing.{name}}}"
-        out.append(f"| {anchor}`{name}` | {_cell(meaning)} | `{definition}` |")
+    for module, source in sources.items():
+        for name, definition, meaning in aliases(source, module):
+            # The anchor makes the name link here from the signatures. Pipes inside a code
+            # span do not split a table row.
+            anchor = f"[](){{#{module}.{name}}}"
+            out.append(f"| {anchor}`{name}` | {_cell(meaning)} | `{definition}` |")
     return "\n".join(out)
 
 
@@ -79,4 +83,5 @@ def on_page_markdown(markdown: str, **kwargs: object) -> str:
     """Replaces the marker with the table."""
     if MARKER not in markdown:
         return markdown
-    return markdown.replace(MARKER, table(MODULE.read_text()))
+    sources = {module: path.read_text() for module, path in MODULES.items()}
+    return markdown.replace(MARKER, table(sources))
