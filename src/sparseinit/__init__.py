@@ -17,6 +17,7 @@ Examples:
 import importlib
 from types import ModuleType
 
+from sparseinit._condensed import Condensed, condense
 from sparseinit._count import num_zeros
 from sparseinit._initializers import (
     Martens,
@@ -48,12 +49,14 @@ def __dir__() -> list[str]:
 
 
 __all__ = [
+    "Condensed",
     "Martens",
     "SparseInit",
     "SparseInitializer",
     "Sparsified",
     "TorchSparse",
     "__version__",
+    "condense",
     "martens",
     "num_zeros",
     "sparse",
