@@ -7,7 +7,9 @@ import numpy as np
 import pytest
 from hypothesis import HealthCheck, settings
 
-# JAX compiles on first use: deadlines would measure compilation, not the library.
+# `default`: a plain pytest run and the full run of `nox -s tests`. JAX compiles on first use:
+# deadlines would measure compilation, not the library. Derandomized, so a run draws the same
+# examples every time and on every machine.
 settings.register_profile(
     "default",
     deadline=None,
@@ -15,9 +17,9 @@ settings.register_profile(
     suppress_health_check=[HealthCheck.too_slow],
     derandomize=True,
 )
-settings.register_profile("ci", parent=settings.get_profile("default"), max_examples=40)
-# The runs beside the full one (another dtype mode, Python or set of versions) look for what
-# differs between versions, not for rare inputs: the full run draws the many examples.
+# `side`: the runs beside the full one (another dtype mode, Python or set of versions; the
+# noxfile sets HYPOTHESIS_PROFILE=side). They look for what differs between versions, not for
+# rare inputs: the full run draws the many examples.
 settings.register_profile("side", parent=settings.get_profile("default"), max_examples=10)
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "default"))
 
