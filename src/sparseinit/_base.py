@@ -1,84 +1,23 @@
-"""The machinery every initializer shares: the JAX protocol, ``mask``, ``repr`` and planning.
+"""The base of every initializer: the JAX protocol, ``mask``, ``condensed`` and ``repr``.
 
 A concrete initializer is a final frozen dataclass whose fields are its parameters; it says what
-it is in one method, :meth:`SparseInitializer._recipe`. Everything else is here: a call checks
-the shape, rank, axes, sharding, dtype and key (:mod:`sparseinit._checks`), derives the
-layout and the count of zeros from them, and runs the jitted builder (:mod:`sparseinit._build`).
+it is in one method, :meth:`SparseInitializer._recipe`. Calling it, its mask and its condensed
+form go through one pipeline (:mod:`sparseinit._pipeline`): check and plan, then a jitted build.
 """
 
 import abc
 import dataclasses
-import math
 from typing import Any, ClassVar
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, Bool, Inexact
 
-from sparseinit._wrapped_init import describe, resolve
-from sparseinit._build import build_mask, build_weights
-from sparseinit._count import Zeros, count_of
-from sparseinit._layout import Layout
-from sparseinit._plan import MaskPlan, Plan, Recipe
-from sparseinit._values import FromBase
+from sparseinit._checks import check_key, is_traced
+from sparseinit._count import Zeros
+from sparseinit._pipeline import Recipe, build, draw_mask, draw_weights, plan
 from sparseinit._typing import DTypeLike, KeyLike, OutSharding, ShapeLike
-from sparseinit._checks import (
-    check_axes,
-    check_dtype,
-    check_key,
-    check_rank,
-    check_shape,
-    check_sharding,
-    is_traced,
-)
-
-
-def plan_mask(
-    name: str, recipe: Recipe, shape: ShapeLike, out_sharding: OutSharding
-) -> tuple[MaskPlan, jax.Array | None]:
-    """The mask plan of a call, and its traced sparsity (``None`` for a concrete count)."""
-    dims = check_shape(name, shape)
-    if recipe.rank is not None:
-        check_rank(name, dims, recipe.rank.ndim, recipe.rank.described)
-    _, outs, batch = check_axes(name, dims, *recipe.axes)
-    layout = Layout.of(dims, outs, batch)
-    sharding = check_sharding(name, out_sharding)
-    count, traced = count_of(recipe.count, layout.fan_in)
-    return MaskPlan(name, layout, count, sharding), traced
-
-
-def plan_weights(
-    name: str, recipe: Recipe, shape: ShapeLike, dtype: DTypeLike, out_sharding: OutSharding
-) -> tuple[Plan, jax.Array | None]:
-    """The plan of a call's weights, and its traced sparsity (``None`` for a concrete count)."""
-    mask, traced = plan_mask(name, recipe, shape, out_sharding)
-    values = recipe.values
-    if isinstance(values, FromBase):
-        # The base initializer's output decides the dtype when none is given.
-        requested = None if dtype is None else check_dtype(name, dtype, allow_complex=True)
-        canonical, call = resolve(name, values.init, mask.layout.shape, requested)
-        values = FromBase(call)
-    else:
-        canonical = check_dtype(name, recipe.dtype if dtype is None else dtype)
-        values = values.for_fan_in(mask.layout.fan_in)
-    return Plan(mask, canonical, values, recipe.rescale), traced
-
-
-def draw_weights(
-    name: str,
-    recipe: Recipe,
-    key: KeyLike,
-    shape: ShapeLike,
-    dtype: DTypeLike,
-    out_sharding: OutSharding,
-) -> jax.Array:
-    """The weights of ``recipe`` for one call, every argument checked."""
-    plan, traced = plan_weights(name, recipe, shape, dtype, out_sharding)
-    typed_key = check_key(name, key)
-    if math.prod(plan.mask.layout.shape) == 0:
-        return jnp.zeros(plan.mask.layout.shape, plan.dtype)
-    return build_weights(plan, typed_key, traced)
+from sparseinit._wrapped_init import describe
 
 
 def _format(value: Any) -> str:
@@ -109,12 +48,6 @@ class SparseInitializer(abc.ABC):
     @abc.abstractmethod
     def _recipe(self) -> Recipe:
         """What the initializer is: axes, count rule, values, rescale, dtype and rank."""
-
-    def _plan(
-        self, shape: ShapeLike, dtype: DTypeLike, out_sharding: OutSharding
-    ) -> tuple[Plan, jax.Array | None]:
-        """The plan of a call's weights, and its traced sparsity: what the builder is given."""
-        return plan_weights(self._name, self._recipe(), shape, dtype, out_sharding)
 
     def __call__(
         self,
@@ -159,30 +92,43 @@ class SparseInitializer(abc.ABC):
         Returns:
             A boolean array of ``shape``.
         """
-        plan, traced = plan_mask(self._name, self._recipe(), shape, out_sharding)
-        typed_key = check_key(self._name, key)
-        if math.prod(plan.layout.shape) == 0:
-            return jnp.zeros(plan.layout.shape, bool)
-        return build_mask(plan, typed_key, traced)
+        return draw_mask(self._name, self._recipe(), key, shape, out_sharding)
 
     def condensed(self, key: KeyLike, shape: ShapeLike, dtype: DTypeLike = None) -> Any:
         """The weights of ``self(key, shape, dtype)`` stored condensed: the kept ones only.
 
-        See :class:`sparseinit.Condensed`. ``init.condensed(key, shape, dtype).todense()``
-        equals ``init(key, shape, dtype)`` bit for bit; the support is the sampler's own.
+        ``init.condensed(key, shape, dtype).todense()`` equals ``init(key, shape, dtype)`` bit
+        for bit: one build draws the weights and the support, and the kept weights are taken
+        at the support the sampler drew (never where the weights are non-zero). Every neuron
+        keeps the same number of weights, so the count must be concrete.
+
+        Args:
+            key: the key that is (or will be) passed to the initializer.
+            shape: the weight shape.
+            dtype: as for the call.
+
+        Returns:
+            A :class:`sparseinit.Condensed`.
+
+        Raises:
+            ValueError: as the call does, and for a traced sparsity.
         """
         from sparseinit import _condensed
 
-        plan, traced = plan_weights(self._name, self._recipe(), shape, dtype, None)
-        if traced is not None or not isinstance(plan.mask.count, Zeros):
+        call_plan, traced = plan(self._name, self._recipe(), shape, None, dtype=dtype)
+        if not isinstance(call_plan.count, Zeros):
             raise ValueError(
                 f"{self._name}.condensed: sparsity must be concrete, got a traced value: the "
                 "number of kept weights sets the shape of the condensed arrays"
             )
-        layout = plan.mask.layout
-        weights = self(key, shape, dtype)
-        support = self.mask(key, shape)
-        return _condensed.compact(weights, support, layout, layout.fan_in - plan.mask.count.zeros)
+        layout = call_plan.layout
+        kept = layout.fan_in - call_plan.count.zeros
+        typed_key = check_key(self._name, key)
+        if call_plan.is_empty:
+            empty = jax.numpy.zeros(layout.shape, call_plan.dtype)
+            return _condensed.compact(empty, empty != 0, layout, kept)
+        weights, support = build(call_plan, typed_key, traced, True)
+        return _condensed.compact(weights, support, layout, kept)
 
     def __repr__(self) -> str:
         parts = []

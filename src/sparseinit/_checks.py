@@ -1,9 +1,9 @@
-"""Checks of every argument at the library's boundary.
+"""Checks of the arguments at the library's boundary.
 
-Every check of the library lives here: factories check hyper-parameters once; calls check
-shape, rank, axes, dtype, key and sharding; a traced sparsity is checked inside ``jit``
-(:func:`check_traced_sparsity`); the sparsity report checks its axes and ``keep_sparsity`` its
-masks here too. Every failure is a
+Factories check hyper-parameters once; calls check shape, size, axes, dtype, key and sharding;
+a traced sparsity is checked inside ``jit`` (:func:`check_traced_sparsity`); the sparsity
+report checks its axes and ``keep_sparsity`` its masks here too. A base initializer is checked
+beside the code that calls it (:mod:`sparseinit._wrapped_init`). Every failure is a
 ``ValueError`` whose message names the function, the argument and the value, for example
 ``sparse: sparsity must be in [0, 1], got 1.2``. Integers are parsed in one place
 (:func:`_as_int`), axis arguments in another (:func:`parse_axis`), at factory and call time
@@ -22,9 +22,6 @@ import numpy as np
 from jax.core import Tracer
 from jax.experimental import checkify
 from jax.sharding import PartitionSpec, Sharding
-
-from sparseinit._wrapped_init import describe, uncalled_factory
-from sparseinit._typing import AxisLike, DTypeLike
 
 # The accepted values of the string arguments; _counting and _sampling implement each.
 ROUNDINGS = ("ceil", "round", "floor")
@@ -179,9 +176,9 @@ def _axes(fn: str, name: str, axis: Any, ndim: int, shape: tuple[int, ...]) -> t
 def check_axes(
     fn: str,
     shape: tuple[int, ...],
-    in_axis: AxisLike,
-    out_axis: AxisLike,
-    batch_axis: AxisLike,
+    in_axis: Any,
+    out_axis: Any,
+    batch_axis: Any,
 ) -> tuple[tuple[int, ...], tuple[int, ...], tuple[int, ...]]:
     """Normalises the three axis arguments against ``shape``; they must be disjoint."""
     ndim = len(shape)
@@ -260,12 +257,6 @@ def check_traced_sparsity(fn: str, sparsity: jax.Array) -> jax.Array:
     return valid
 
 
-def check_rank(fn: str, dims: tuple[int, ...], ndim: int | None, described: str) -> None:
-    """Checks that ``dims`` has exactly ``ndim`` dimensions (if given), as ``described``."""
-    if ndim is not None and len(dims) != ndim:
-        raise ValueError(f"{fn}: shape must be {described}, got {dims}")
-
-
 def check_bool(fn: str, name: str, value: Any) -> bool:
     """Returns ``value`` as a Python bool; only ``True`` and ``False`` are accepted."""
     if not isinstance(value, bool | np.bool_):
@@ -278,11 +269,21 @@ def check_rounding(fn: str, rounding: Any) -> str:
     return check_choice(fn, "rounding", rounding, ROUNDINGS)
 
 
-def check_dtype_arg(fn: str, dtype: DTypeLike) -> str | None:
+def check_dtype_arg(fn: str, dtype: Any) -> str | None:
     """A factory's default dtype, stored by name (readable in ``repr``, hashable), or ``None``."""
     if dtype is None:
         return None
     return np.dtype(check_dtype(fn, dtype)).name
+
+
+def check_size(fn: str, shape: tuple[int, ...], fan_in: int, num_neurons: int, limit: int) -> None:
+    """Checks that the sampler can index the fan-in and the neurons of ``shape``."""
+    for what, size in (("fan-in", fan_in), ("number of neurons", num_neurons)):
+        if size > limit:
+            raise ValueError(
+                f"{fn}: shape {shape} has a {what} of {size:,}, above the largest the sampler "
+                f"indexes, {limit:,} (2**31 - 1)"
+            )
 
 
 def check_sharding(fn: str, out_sharding: Any) -> Any:
@@ -292,19 +293,6 @@ def check_sharding(fn: str, out_sharding: Any) -> Any:
     raise ValueError(
         f"{fn}: out_sharding must be a NamedSharding, a PartitionSpec or None, got {out_sharding!r}"
     )
-
-
-def check_base_init(fn: str, base_init: Any) -> Any:
-    """Returns ``base_init`` if it is callable and not one of jax's factories left uncalled."""
-    if not callable(base_init):
-        raise ValueError(f"{fn}: base_init must be a callable initializer, got {base_init!r}")
-    factory = uncalled_factory(base_init)
-    if factory is not None:
-        raise ValueError(
-            f"{fn}: base_init must be an initializer, got the initializer factory "
-            f"{describe(base_init)} itself; did you mean {factory}()?"
-        )
-    return base_init
 
 
 def check_report_axes(name: str, value: Any, path: str, shape: tuple[int, ...]) -> tuple[int, ...]:

@@ -13,14 +13,9 @@ from typing import Any, ClassVar, final
 import jax
 
 from sparseinit._base import SparseInitializer
-from sparseinit._count import ByNonzero, BySparsity
-from sparseinit._plan import Rank, Recipe
-from sparseinit._values import Distribution, FromBase
-from sparseinit._typing import AxisLike, DTypeLike, ScalarLike
 from sparseinit._checks import (
     DISTRIBUTIONS,
     check_axis_args,
-    check_base_init,
     check_bool,
     check_choice,
     check_count,
@@ -29,6 +24,11 @@ from sparseinit._checks import (
     check_rounding,
     check_unit_interval,
 )
+from sparseinit._count import ByNonzero, BySparsity
+from sparseinit._pipeline import Rank, Recipe
+from sparseinit._typing import AxisLike, DTypeLike, ScalarLike
+from sparseinit._values import Distribution, FromBase
+from sparseinit._wrapped_init import check_base_init
 
 
 @final

@@ -9,11 +9,10 @@ import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, Float
 
-from sparseinit._base import draw_weights
-from sparseinit._initializers import SparseInit
-from sparseinit._plan import Rank
-from sparseinit._typing import KeyLike, ShapeLike, SparseInitSparsity
 from sparseinit._checks import check_choice, check_unit_interval
+from sparseinit._initializers import SparseInit
+from sparseinit._pipeline import Rank, draw_weights
+from sparseinit._typing import KeyLike, ShapeLike, SparseInitSparsity
 
 INIT_TYPES = ("uniform", "normal")
 

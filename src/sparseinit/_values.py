@@ -1,4 +1,4 @@
-"""The distributions of kept weights, drawn so that a kept weight is never exactly zero.
+"""The values of kept weights: distributions drawn so that a kept weight is never exactly zero.
 
 ``init.mask(key, shape) == (init(key, shape) != 0)`` must hold in every float dtype. A plain
 ``jax.random.uniform(key, shape, dtype, -b, b)`` can return exactly zero (in bfloat16 one draw
@@ -157,39 +157,13 @@ def rescale_factor(fan_in: int, zeros: int | jax.Array, dtype: np.dtype) -> jax.
     return jnp.sqrt(jnp.asarray(fan_in, dtype) / jnp.asarray(kept, dtype))
 
 
-def drawn_as(
-    shape: tuple[int, ...], sample: Callable[[tuple[int, ...]], jax.Array], *, flat: bool
-) -> jax.Array:
-    """``sample(shape)``, drawn as one flat array when ``flat`` and the last axis is ragged.
-
-    JAX's random arrays are the same whether drawn in ``shape`` or flat and reshaped (each
-    element depends on the key and its row-major index), but XLA on CPU compiles JAX's looped
-    generator several times slower for a last axis that is not a multiple of 8 (0.9 s against
-    0.2 s for 2,560 words as ``(256, 10)`` or flat). That generator still draws the normal
-    values and the words of keys other than threefry; the written-out words of
-    :mod:`sparseinit._random` compile about as fast either way (89 ms against 72 ms). A
-    sharded array keeps its shape, which its placement refers to.
-    """
-    if flat and shape and shape[-1] % 8:
-        return sample((math.prod(shape),)).reshape(shape)
-    return sample(shape)
-
-
-def random_words(key: jax.Array, shape: tuple[int, ...], *, flat: bool) -> jax.Array:
-    """``uint32`` random words of ``shape``, drawn as :func:`drawn_as` says."""
-    return drawn_as(shape, lambda s: _random.bits(key, s, jnp.uint32), flat=flat)
-
-
 def kept_values(
-    key: jax.Array, values: Distribution, factor: Any, dtype: np.dtype, *, flat: bool = False
+    key: jax.Array, values: Distribution, factor: Any, dtype: np.dtype
 ) -> Callable[[tuple[int, int]], jax.Array]:
-    """``draw(shape)``: the values of ``shape`` for kept cells, scaled, in ``dtype``, non-zero.
-
-    ``flat``: the array is not sharded, so it may be drawn flat (see :func:`drawn_as`).
-    """
+    """``draw(shape)``: the values of ``shape`` for kept cells, scaled, in ``dtype``, non-zero."""
 
     def draw_kept(shape: tuple[int, int]) -> jax.Array:
-        draws = drawn_as(shape, lambda s: draw(key, s, values.name, dtype), flat=flat)
+        draws = draw(key, shape, values.name, dtype)
         return nonzero(scaled(draws, values.scale * factor), dtype)
 
     return draw_kept

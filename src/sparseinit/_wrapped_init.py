@@ -255,3 +255,41 @@ def resolve(
             "or complex initializer (give the call a dtype such as jnp.float32)"
         )
     return np.dtype(jax.dtypes.canonicalize_dtype(found)), call
+
+
+def check_base_init(fn: str, base_init: Any) -> Any:
+    """Returns ``base_init`` if it is callable and not one of jax's factories left uncalled."""
+    if not callable(base_init):
+        raise ValueError(f"{fn}: base_init must be a callable initializer, got {base_init!r}")
+    factory = uncalled_factory(base_init)
+    if factory is not None:
+        raise ValueError(
+            f"{fn}: base_init must be an initializer, got the initializer factory "
+            f"{describe(base_init)} itself; did you mean {factory}()?"
+        )
+    return base_init
+
+
+def empty_dtype(
+    base_init: Callable[..., Any], shape: tuple[int, ...], requested: np.dtype | None
+) -> np.dtype:
+    """The dtype of an empty result: the requested one, or the base initializer's default.
+
+    Nothing is drawn for a zero-size shape, and jax's own initializers divide by the fan-in,
+    so the base initializer is not run on the empty shape: its default dtype is read from its
+    abstract output on the shape with each empty dimension made 1, or is JAX's default float
+    where that fails too.
+    """
+    if requested is not None:
+        return requested
+    probe = tuple(max(d, 1) for d in shape)
+    try:
+        call = BaseCall(base_init, not _takes_two_arguments(base_init))
+        out, odd = _probe(
+            call, probe, np.dtype(jnp.result_type(float)) if call.pass_dtype else None
+        )
+    except Exception:  # any failure of the user's code: the default float, as jax's would be
+        return np.dtype(jnp.result_type(float))
+    if odd is not None or not jnp.issubdtype(out.dtype, jnp.inexact):
+        return np.dtype(jnp.result_type(float))
+    return np.dtype(jax.dtypes.canonicalize_dtype(out.dtype))
