@@ -21,8 +21,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from sparseinit._typing import ScalarLike
 from sparseinit._checks import check_count, check_traced_sparsity, is_traced
+from sparseinit._typing import ScalarLike
 
 
 @dataclasses.dataclass(frozen=True)
