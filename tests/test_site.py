@@ -121,16 +121,79 @@ def test_returns_document_values_not_names():
             assert not re.match(r"(?:class|func|meth|mod|obj):", description), description
 
 
+# The modules whose type aliases the signatures use; the report's AxesArg is the one alias
+# outside sparseinit._typing.
+ALIASES = r'title="sparseinit\.(?:_typing\.(\w+)|report\.(AxesArg))"'
+
+
 def test_types_section_explains_every_alias_of_the_signatures():
     api = (SITE / "api" / "index.html").read_text(encoding="utf-8")
-    used = set(re.findall(r'title="sparseinit\._typing\.(\w+)"', api))
+    used = {a or b for a, b in re.findall(ALIASES, api)}
     section = api[api.index('id="types"') :]
     explained = set(re.findall(r"<td>(?:<a [^>]*></a>)?<code>(\w+)</code></td>", section))
     assert used, "the signatures no longer name the aliases of sparseinit._typing"
+    assert "AxesArg" in used, "sparsity_report's signature no longer names AxesArg"
     assert used <= explained, f"the Types section does not explain {sorted(used - explained)}"
     # Each name in a signature links to its row.
-    unlinked = set(re.findall(r'<span title="sparseinit\._typing\.(\w+)"', api))
+    unlinked = {a or b for a, b in re.findall("<span " + ALIASES, api)}
     assert not unlinked, f"the signatures do not link {sorted(unlinked)} to the Types section"
+
+
+def test_api_headings_give_full_paths():
+    # A reader who lands on `keep_sparsity` must see that it is `sparseinit.optax.keep_sparsity`.
+    api = (SITE / "api" / "index.html").read_text(encoding="utf-8")
+    headings = re.findall(r'<h2 id="(sparseinit\.[\w.]+)"[^>]*>(.*?)</h2>', api, re.S)
+    assert len(headings) >= 20, "the API page has lost its entries"
+    for anchor, heading in headings:
+        text = re.sub(r"<[^>]+>|&para;|\s", "", heading)
+        assert text.startswith(anchor), f"the heading of {anchor} reads {text!r}"
+    names = {anchor for anchor, _ in headings}
+    for name in ["sparseinit.optax.keep_sparsity", "sparseinit.report.sparsity_report"]:
+        assert name in names, f"the API page has no entry {name}"
+
+
+def test_no_page_links_to_a_repository_that_does_not_exist():
+    for page in PAGES:
+        text = page.read_text(encoding="utf-8")
+        assert "md-source" not in text, f"{_name(page)} shows a repository link in its header"
+        assert "repository.invalid" not in text, f"{_name(page)} links to a placeholder"
+
+
+def _tables(page_html: str) -> list[list[str]]:
+    """The header cells of each table of a page's own text (not of a notebook's outputs)."""
+    page_html = page_html.split('<div class="jupyter-wrapper"', 1)[0]
+    heads = re.findall(r"<thead>(.*?)</thead>", page_html, re.S)
+    return [re.findall(r"<th[ >]", head) for head in heads]
+
+
+@pytest.mark.parametrize("page", PAGES, ids=_name)
+def test_tables_fit_a_1280_pixel_screen(page):
+    # Seven columns of figures fit beside the navigation and the table of contents; more
+    # scroll sideways, and the last columns are not seen.
+    widths = [len(cells) for cells in _tables(page.read_text(encoding="utf-8"))]
+    assert all(width <= 7 for width in widths), f"{_name(page)} has tables of {widths} columns"
+
+
+def test_performance_page_is_one_page_that_leads_with_the_answer():
+    page = (SITE / "performance" / "index.html").read_text(encoding="utf-8")
+    text = " ".join(_parse(SITE / "performance" / "index.html").text)
+    assert len(re.findall(r"<h1[ >]", page)) == 1, "the benchmark report brought its own title"
+    headings = re.findall(r"<h[2-6][^>]*>(.*?)</h[2-6]>", page, re.S)
+    assert not [h for h in headings if "Targets" in h], "the page shows the targets table"
+    assert text.count("Measured on:") == 1
+    # The first table is what a user gets, before any section of the design.
+    first_table = page.index("<table")
+    assert "what you get" in page[first_table : page.index("</table>")]
+    assert first_table < page.index('id="how-the-mask-is-drawn"')
+
+
+@pytest.mark.parametrize("name", ["", "performance", "sweeps", "demo"])
+def test_one_measured_on_line_per_page_with_figures(name):
+    text = " ".join(_parse(SITE / name / "index.html").text)
+    assert text.count("Measured on:") == 1, f"{name or 'home'}: one 'Measured on' line"
+    # Where and when the figures were made is that line's business, not the prose's.
+    for history in ["load average of", "went from", "AMD EPYC", "2026-11-"]:
+        assert history not in text, f"{name or 'home'} still tells its history: {history!r}"
 
 
 @pytest.mark.parametrize(
