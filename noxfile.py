@@ -105,6 +105,11 @@ SIDE_ENV = {"HYPOTHESIS_PROFILE": "side"}
 # Sharded builds in 8-device subprocesses: run on the lowest versions (the floors of jax were
 # set by its sharding API) and in the full run, not again on every side run.
 SHARDING = "--ignore=tests/test_sharding.py"
+# A renamed test module would silently stop being left out: every file named must exist.
+_IGNORED = [a.removeprefix("--ignore=") for a in [*PYTEST_ARGS, *NARROW, SHARDING] if "=" in a]
+_MISSING = [p for p in _IGNORED if not (pathlib.Path(__file__).parent / p).is_file()]
+if _MISSING:
+    raise FileNotFoundError(f"noxfile.py: --ignore names no test file: {', '.join(_MISSING)}")
 
 
 @nox.session(python=PYTHONS)
@@ -157,6 +162,25 @@ def lowest(session: nox.Session) -> None:
     session.install(*_floors("optax", "flax", "test"))
     session.install("--no-deps", "-e", ".")
     session.run("pip", "list", silent=False)
+    if session.posargs:
+        session.run("pytest", *session.posargs)
+        return
+    session.run("pytest", *PYTEST_ARGS, *NARROW, env={"JAX_ENABLE_X64": "0", **SIDE_ENV})
+
+
+# The newest Python the package admits, with the newest release of everything it admits: the
+# jax a plain `pip install sparseinit` gets, which the demo's pins keep out of `tests`.
+@nox.session(python="3.13")
+def newest(session: nox.Session) -> None:
+    """The fast float32 tests on the newest jax, jaxlib and other dependencies the package admits.
+
+    What ``pip install sparseinit[test]`` gives today: only the package and its test extra are
+    installed, so the demo's dependencies, which hold jax back, pin nothing here. ``--upgrade``
+    with the eager strategy moves a reused environment on to the newest releases too.
+    """
+    session.install("--upgrade", "--upgrade-strategy", "eager", "-e", ".[test]")
+    listing = session.run("python", "-m", "pip", "list", silent=True) or ""
+    session.log("\n".join(line for line in listing.splitlines() if "jax" in line))
     if session.posargs:
         session.run("pytest", *session.posargs)
         return
