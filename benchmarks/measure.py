@@ -4,23 +4,21 @@
   one-sort program and the ``jit(vmap)`` sweeps over keys;
 * warm timing of jitted candidates, interleaved within each repeat;
 * the memory of each compiled candidate, from XLA's own accounting;
-* the first call and the cold start of an ``nnx`` MLP, each in a fresh child process;
-* the dependent steps of the mask's correction;
 * PyTorch's anchors, where torch is installed (``anchors.py``);
-* every figure of one shape and sparsity gathered in a ``Row``.
+* every warm figure of one shape and sparsity gathered in a ``Row``.
+
+What runs in a fresh process (first calls, large fan-ins, the cold start) is in ``fresh.py``;
+the condensed kernels' forward and backward passes in ``condensed.py``. Only the public API is
+used, but for the one-sort baseline's generator (see :func:`one_sort`).
 """
 
 import dataclasses
 import functools
-import json
 import math
-import os
 import statistics
-import subprocess
-import sys
 import time
-from collections.abc import Callable, Iterator, Sequence
-from pathlib import Path
+from collections.abc import Callable, Hashable, Iterator
+from typing import Any, TypeVar
 
 import jax
 import jax.numpy as jnp
@@ -28,28 +26,31 @@ import numpy as np
 
 import sparseinit
 from benchmarks import anchors
-from sparseinit import _random
-from sparseinit._values import symmetric_uniform
 
-# The command line: a first-call child re-invokes it with its hidden --child-first-call flag.
-ENTRY_POINT = Path(__file__).resolve().with_name("run.py")
+try:
+    # sparseinit's written-out generator: private, so its absence is not an error.
+    from sparseinit._random import bits as _library_bits
+    from sparseinit._values import symmetric_uniform as _library_uniform
+except ImportError:
+    _library_bits = _library_uniform = None
 
-# First calls and the naive baseline change little with the sparsity and take long to measure:
-# they are measured at these sparsities only.
+# A candidate's name in a warm timing: a string here, a tuple in ``condensed.py``.
+K = TypeVar("K", bound=Hashable)
+
+# Where one sort's words and values come from, for the report.
+ONE_SORT_GENERATOR = "jax.random" if _library_bits is None else "sparseinit's generator"
+
+# First calls, memory and the naive baseline change little with the sparsity and take long to
+# measure: they are measured at these sparsities only.
 DETAILED_SPARSITIES = (0.5, 0.9)
 # The sweep figure: a traced sparsity under jit(vmap) over this many keys.
 SWEEP_KEYS = 8
 SWEEP_MAX_SIZE = 1024 * 1024
-MLP_SIZES = (784, 256, 256, 10)
 
 # A candidate whose warm call takes longer than this is timed with at most SLOW_REPEATS
 # repeats of one call: the naive baseline at 4096x4096 takes seconds a call.
 SLOW_CALL_SECONDS = 1.0
 SLOW_REPEATS = 2
-
-# Children must compile from scratch: a persistent compilation cache would hide the cost that
-# the first-call and cold-start figures exist to show.
-CHILD_ENV = {"JAX_ENABLE_COMPILATION_CACHE": "false"}
 
 
 def fmt_shape(shape: tuple[int, ...]) -> str:
@@ -100,21 +101,26 @@ def one_sort(key: jax.Array, shape: tuple[int, ...], sparsity: float) -> jax.Arr
 
     Each neuron's zeros are the cells of its ``k`` smallest random words, found with one sort
     of every neuron's words at once; kept weights uniform as in :func:`naive_sparse`. The
-    words and the values come from sparseinit's own written-out generator, which compiles
-    about three times faster than ``jax.random``'s on CPU, so that its first call pays for the
-    selection and not for the generator. It is exact but for ties between 32-bit words (a
-    neuron of ``F`` inputs has one with probability about ``F**2 / 2**33``, a little more than
-    ``k`` zeros then), which a benchmark can ignore.
+    words and the values come from sparseinit's own written-out generator where this version
+    has it (it compiles faster than ``jax.random``'s on CPU, so that the first call pays for
+    the selection and not for the generator), from ``jax.random`` otherwise. It is exact but
+    for ties between 32-bit words (a neuron of ``F`` inputs has one with probability about
+    ``F**2 / 2**33``, a little more than ``k`` zeros then), which a benchmark can ignore.
     """
     fan_in = math.prod(shape[:-1])
     zeros = sparseinit.num_zeros(sparsity, fan_in, "ceil")
     mask_key, value_key = jax.random.split(key)
-    words = _random.bits(mask_key, (shape[-1], fan_in))
+    if _library_bits is None:
+        words = jax.random.bits(mask_key, (shape[-1], fan_in), jnp.uint32)
+        values = jax.random.uniform(value_key, shape, jnp.float32, -1.0, 1.0)
+    else:
+        words = _library_bits(mask_key, (shape[-1], fan_in))
+        values = _library_uniform(value_key, shape, np.dtype(np.float32))
     if zeros == 0:
         keep = jnp.ones(words.shape, bool)
     else:
         keep = words > jnp.sort(words, axis=1)[:, zeros - 1 : zeros]
-    values = symmetric_uniform(value_key, shape, np.dtype(np.float32)) / math.sqrt(fan_in)
+    values = values / math.sqrt(fan_in)
     return jnp.where(keep.T.reshape(shape), values, jnp.zeros((), jnp.float32))
 
 
@@ -160,29 +166,6 @@ def make_fn(kind: str, shape: tuple[int, ...], sparsity: float) -> Callable[[jax
     raise ValueError(f"kind must be 'dense', 'sparse', 'naive' or 'sort', got {kind!r}")
 
 
-def dependent_steps(
-    shape: tuple[int, ...], sparsity: float, key: jax.Array, *, traced: bool = False
-) -> int:
-    """The rounds of the mask's correction for one call: its dependent steps.
-
-    ``traced``: the sparsity is an argument of the jitted call, as in a sweep.
-    """
-    if traced:
-        return int(_traced_steps(key, jnp.float32(sparsity), shape))
-    return int(_steps(key, sparsity, shape))
-
-
-def _steps(key: jax.Array, sparsity: float | jax.Array, shape: tuple[int, ...]) -> jax.Array:
-    from sparseinit import _build
-
-    plan, traced = sparseinit.sparse(sparsity)._plan(shape, None, None)
-    return _build.dependent_steps(plan, key, traced)
-
-
-# The same with the sparsity an argument of the jitted call.
-_traced_steps = jax.jit(_steps, static_argnums=(2,))
-
-
 # ---- warm timing -------------------------------------------------------------------------
 def fresh_keys(seed: int) -> Iterator[jax.Array]:
     """Distinct keys, made (and ready) before the call that uses them is timed."""
@@ -194,9 +177,9 @@ def fresh_keys(seed: int) -> Iterator[jax.Array]:
         yield key
 
 
-def time_call(fn: Callable[[jax.Array], jax.Array], key: jax.Array) -> float:
+def time_call(fn: Callable[[jax.Array], Any], key: jax.Array) -> float:
     start = time.perf_counter()
-    fn(key).block_until_ready()
+    jax.block_until_ready(fn(key))
     return time.perf_counter() - start
 
 
@@ -214,11 +197,11 @@ class Warm:
 
 
 def time_warm(
-    fns: dict[str, Callable[[jax.Array], jax.Array]],
+    fns: dict[K, Callable[[jax.Array], Any]],
     repeats: int,
     target_seconds: float,
     keys: Iterator[jax.Array],
-) -> dict[str, Warm]:
+) -> dict[K, Warm]:
     """Median warm time of each jitted candidate, the candidates interleaved in each repeat.
 
     Each candidate is run twice first: the first call compiles, the second (warm) sets how
@@ -226,9 +209,9 @@ def time_warm(
     candidate, in an order rotated from one repeat to the next, so slow drifts of the machine
     hit them alike.
     """
-    results: dict[str, Warm] = {}
+    results: dict[K, Warm] = {}
     for name, fn in fns.items():
-        fn(next(keys)).block_until_ready()
+        jax.block_until_ready(fn(next(keys)))
         one = time_call(fn, next(keys))
         calls = max(1, min(1000, round(target_seconds / max(one, 1e-9))))
         slow = one > SLOW_CALL_SECONDS
@@ -275,94 +258,20 @@ def memory_of(fn: Callable[[jax.Array], jax.Array], key: jax.Array) -> Memory:
     )
 
 
-# ---- fresh processes ---------------------------------------------------------------------
-def run_child(args: Sequence[str]) -> dict[str, float]:
-    """Runs a child Python process and returns the JSON object on its last output line."""
-    env = {**os.environ, **CHILD_ENV}
-    proc = subprocess.run(
-        [sys.executable, *args], capture_output=True, text=True, env=env, check=False
-    )
-    if proc.returncode != 0:
-        raise RuntimeError(f"child {args[:3]} failed:\n{proc.stderr[-4000:]}")
-    return json.loads(proc.stdout.strip().splitlines()[-1])
-
-
-def child_first_call(kind: str, shape: tuple[int, ...], sparsity: float) -> None:
-    """In a fresh process: seconds of the first jitted call of one candidate."""
-    key = jax.random.key(0)
-    # Start-up work every JAX program pays once (backend, compiler) is not the candidate's.
-    jax.jit(lambda x: x + 1)(jnp.zeros((), jnp.float32)).block_until_ready()
-    key.block_until_ready()
-    fn = jax.jit(make_fn(kind, shape, sparsity))
-    seconds = time_call(fn, key)
-    print(json.dumps({"seconds": seconds}))
-
-
-def first_call_seconds(kind: str, shape: tuple[int, ...], sparsity: float) -> float:
-    args = [str(ENTRY_POINT), "--child-first-call", kind, fmt_shape(shape)]
-    return run_child([*args, str(sparsity)])["seconds"]
-
-
-COLD_START = """
-import time
-start = time.time()
-import json
-import jax
-import sparseinit
-from flax import nnx
-imported = time.time()
-sizes = {sizes}
-extra = {{"kernel_init": sparseinit.sparse({sparsity})}} if {sparse} else {{}}
-rngs = nnx.Rngs(0)
-layers = []
-for fan_in, fan_out in zip(sizes[:-1], sizes[1:]):
-    layers += [nnx.Linear(fan_in, fan_out, rngs=rngs, **extra), nnx.relu]
-model = nnx.Sequential(*layers[:-1])
-jax.block_until_ready(nnx.state(model))
-built = time.time()
-print(json.dumps({{"ready": built, "imports": imported - start, "build": built - imported}}))
-"""
-
-
-def cold_start(sparse: bool) -> dict[str, float]:
-    """One fresh process building the MLP: seconds from spawn to ready params, and the build."""
-    code = COLD_START.format(sizes=MLP_SIZES, sparsity=0.9, sparse=sparse)
-    spawned = time.time()
-    out = run_child(["-c", code])
-    return {"total": out["ready"] - spawned, "imports": out["imports"], "build": out["build"]}
-
-
-def cold_starts(processes: int) -> dict[str, dict[str, list[float]]]:
-    """``processes`` cold starts of each kind, dense and sparse alternating."""
-    cold = {k: {"total": [], "imports": [], "build": []} for k in ("dense", "sparse")}
-    for _ in range(processes):
-        for kind in ("dense", "sparse"):
-            for name, seconds in cold_start(kind == "sparse").items():
-                cold[kind][name].append(seconds)
-    return cold
-
-
-# ---- every figure of one shape and sparsity ----------------------------------------------
+# ---- every warm figure of one shape and sparsity -----------------------------------------
 @dataclasses.dataclass
 class Row:
-    """Every figure of one shape and sparsity."""
+    """Every warm figure of one shape and sparsity, and the memory of its programs."""
 
     shape: tuple[int, ...]
     sparsity: float
     warm: dict[str, Warm]
-    first: dict[str, list[float]]
-    memory: dict[str, Memory]
-    steps: int
-    # The same with the sparsity traced, where the sweep is measured.
-    traced_steps: int | None = None
+    memory: dict[str, Memory] = dataclasses.field(default_factory=dict)
     # PyTorch's milliseconds a call, by anchor, where torch is installed (see anchors.py).
     anchors: dict[str, float] = dataclasses.field(default_factory=dict)
 
     def warm_ms(self, kind: str) -> float | None:
         return self.warm[kind].median_ms if kind in self.warm else None
-
-    def first_ms(self, kind: str) -> float | None:
-        return 1e3 * statistics.median(self.first[kind]) if self.first.get(kind) else None
 
     def output_bytes(self) -> int:
         return 4 * math.prod(self.shape)
@@ -378,13 +287,12 @@ def measure_row(
     sparsity: float,
     *,
     repeats: int,
-    processes: int,
     target_seconds: float,
     keys: Iterator[jax.Array],
     skip_naive: bool,
     progress: Callable[[str], None],
 ) -> Row:
-    """Warm times and dependent steps; at DETAILED_SPARSITIES, memory and first calls too."""
+    """Warm times; at DETAILED_SPARSITIES, one sort, the naive baseline and memory too."""
     progress(f"{fmt_shape(shape)} sparsity {sparsity}: warm timing")
     detailed = sparsity in DETAILED_SPARSITIES
     kinds = ["dense", "sparse"]
@@ -392,31 +300,17 @@ def measure_row(
         kinds.append("sort")
     if detailed and not skip_naive:
         kinds.append("naive")
-    sweep = math.prod(shape) <= SWEEP_MAX_SIZE
-    if sweep:
+    if math.prod(shape) <= SWEEP_MAX_SIZE:
         kinds += ["dense8", "sparse8", "traced8"]
     fns = {kind: jax.jit(make_fn(kind, shape, sparsity)) for kind in kinds}
-    warm = time_warm(fns, repeats, target_seconds, keys)
-    steps = statistics.median(dependent_steps(shape, sparsity, next(keys)) for _ in range(5))
-    traced_steps = None
-    if sweep:
-        traced = [dependent_steps(shape, sparsity, next(keys), traced=True) for _ in range(5)]
-        traced_steps = int(statistics.median(traced))
-    memory: dict[str, Memory] = {}
-    first: dict[str, list[float]] = {}
+    row = Row(shape, sparsity, time_warm(fns, repeats, target_seconds, keys))
     if detailed:
-        memory = {
+        row.memory = {
             kind: memory_of(make_fn(kind, shape, sparsity), next(keys))
             for kind in kinds
             if not kind.endswith("8")
         }
-        progress(f"{fmt_shape(shape)} sparsity {sparsity}: first calls")
-        first = {"dense": [], "sparse": [], "sort": []}
-        for _ in range(processes):
-            for kind in first:
-                first[kind].append(first_call_seconds(kind, shape, sparsity))
-    timed_anchors = {}
     if detailed and anchors.available():
         progress(f"{fmt_shape(shape)} sparsity {sparsity}: PyTorch anchors")
-        timed_anchors = anchors.time_anchors(shape, sparsity, repeats, target_seconds)
-    return Row(shape, sparsity, warm, first, memory, int(steps), traced_steps, timed_anchors)
+        row.anchors = anchors.time_anchors(shape, sparsity, repeats, target_seconds)
+    return row

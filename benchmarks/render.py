@@ -1,29 +1,42 @@
-"""The Markdown report of a benchmark run, and the project's targets it ends with.
+"""The Markdown report of a benchmark run: ``benchmarks/RESULTS.md``.
 
-``benchmarks/RESULTS.md`` is this report, included as is in the docs, and
-``tests/test_benchmarks.py`` reads its tables: change its format deliberately.
+One title, a short table of the machine, the versions and the run, then one section per part
+of the run, each table at most seven columns wide. ``benchmarks/README.md`` says what each
+figure is and how it is measured; the report only says what its columns hold.
+``tests/test_benchmarks.py`` and the docs (``docs/hooks/benchmark_report.py``) read its
+tables: change its format deliberately.
 """
 
 import dataclasses
 import datetime
 import importlib.metadata
+import math
 import os
 import platform
 import statistics
 import subprocess
+from collections.abc import Sequence
 from pathlib import Path
 
 import jax
 
-from benchmarks.measure import (
-    DETAILED_SPARSITIES,
-    SLOW_CALL_SECONDS,
-    SWEEP_KEYS,
-    Row,
-    fmt_shape,
-)
+from benchmarks import condensed as condensed_
+from benchmarks.fresh import FirstCalls
+from benchmarks.measure import ONE_SORT_GENERATOR, SLOW_CALL_SECONDS, SWEEP_KEYS, Row, fmt_shape
 
 HERE = Path(__file__).resolve().parent
+MIB = 2**20
+
+
+@dataclasses.dataclass
+class Report:
+    """Every figure of one run; a part left out of the run is None (or empty)."""
+
+    rows: list[Row]
+    first: list[FirstCalls] | None = None
+    large: list[FirstCalls] | None = None
+    condensed: condensed_.Results | None = None
+    cold: dict[str, dict[str, list[float]]] | None = None
 
 
 def ratio(a: float | None, b: float | None) -> float | None:
@@ -38,6 +51,28 @@ def fmt_ms(ms: float | None) -> str:
 
 def fmt_x(x: float | None) -> str:
     return "-" if x is None else f"{x:.2f}x"
+
+
+def fmt_mib(mib: float | None) -> str:
+    return "-" if mib is None else f"{mib:.3g}" if mib < 1000 else f"{mib:,.0f}"
+
+
+def fmt_range(ms: Sequence[float]) -> str:
+    """Median and range of a fresh-process figure: ``391 (380-420)``."""
+    if not ms:
+        return "-"
+    if len(ms) == 1:
+        return fmt_ms(ms[0])
+    return f"{fmt_ms(statistics.median(ms))} ({fmt_ms(min(ms))}-{fmt_ms(max(ms))})"
+
+
+def table(
+    header: Sequence[str], rows: Sequence[Sequence[str]], *, numbers: bool = True
+) -> list[str]:
+    """A Markdown table; with ``numbers``, every column but the first right-aligned."""
+    align = "---:|" if numbers else "---|"
+    lines = ["| " + " | ".join(header) + " |", "|---|" + align * (len(header) - 1)]
+    return lines + ["| " + " | ".join(row) + " |" for row in rows]
 
 
 # ---- the machine and versions the run is on ----------------------------------------------
@@ -74,7 +109,6 @@ def machine() -> list[tuple[str, str]]:
     devices = ", ".join(sorted({d.device_kind for d in jax.devices()}))
     return [
         ("date", datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC")),
-        ("platform", platform.platform()),
         ("CPU", cpu),
         ("cores", str(os.cpu_count())),
         ("load average (1, 5, 15 min) at start", load),
@@ -82,226 +116,93 @@ def machine() -> list[tuple[str, str]]:
         ("python", platform.python_version()),
         ("jax", version("jax")),
         ("jaxlib", version("jaxlib")),
-        ("flax", version("flax")),
         ("numpy", version("numpy")),
+        ("flax", version("flax")),
         ("torch (anchors only)", version("torch")),
         ("sparseinit", f"{version('sparseinit')} ({commit})"),
     ]
 
 
-# ---- the targets -------------------------------------------------------------------------
-@dataclasses.dataclass
-class Target:
-    """One target of the project and whether the numbers of this run meet it."""
-
-    what: str
-    limit: str
-    value: str
-    met: bool | None
-
-    @property
-    def status(self) -> str:
-        return {True: "met", False: "**not met**", None: "not measured"}[self.met]
-
-
-def check(value: float | None, limit: float, at_most: bool) -> bool | None:
-    if value is None:
-        return None
-    return value <= limit if at_most else value >= limit
-
-
-def targets(rows: list[Row], cold: dict[str, dict[str, list[float]]] | None) -> list[Target]:
-    found = {(row.shape, row.sparsity): row for row in rows}
-    out: list[Target] = []
-
-    def warm_target(shape: tuple[int, ...], limit: float, aim: bool = False) -> None:
-        row = found.get((shape, 0.9))
-        value = ratio(row.warm_ms("sparse"), row.warm_ms("dense")) if row else None
-        label = "aim" if aim else "target"
-        what = f"warm `sparse(0.9)` / dense at {fmt_shape(shape)} ({label})"
-        out.append(Target(what, f"<= {limit}x", fmt_x(value), check(value, limit, True)))
-
-    for row in rows:
-        value = ratio(row.warm_ms("sparse"), row.warm_ms("dense"))
-        limit = 1.0 if row.sparsity >= 0.9 else 1.5
-        what = f"warm `sparse({row.sparsity})` / dense at {fmt_shape(row.shape)}"
-        out.append(Target(what, f"<= {limit}x", fmt_x(value), check(value, limit, True)))
-    warm_target((4096, 4096), 0.5, aim=True)
-    for row in rows:
-        if row.warm_ms("traced8") is None or row.sparsity != 0.9:
-            continue
-        value = ratio(row.warm_ms("traced8"), row.warm_ms("dense8"))
-        what = f"traced `sparse(0.9)` under jit(vmap) over {SWEEP_KEYS} keys / dense at "
-        what += fmt_shape(row.shape)
-        out.append(Target(what, "<= 1.0x", fmt_x(value), check(value, 1.0, True)))
-    for row in rows:
-        if not row.first:
-            continue
-        value = ratio(row.first_ms("sparse"), row.first_ms("dense"))
-        what = f"first call / dense at {fmt_shape(row.shape)}, sparsity {row.sparsity}"
-        out.append(Target(what, "<= 1.5x", fmt_x(value), check(value, 1.5, True)))
-    # The naive baseline is timed at the detailed sparsities only.
-    big = [row for row in rows if row.shape == (4096, 4096) and row.sparsity in DETAILED_SPARSITIES]
-    for row in big or [None]:
-        value = ratio(row.warm_ms("naive"), row.warm_ms("sparse")) if row else None
-        what = "warm speed-up over the naive baseline at 4096x4096"
-        what += f", sparsity {row.sparsity}" if row else ""
-        out.append(Target(what, ">= 5x", fmt_x(value), check(value, 5.0, False)))
-    for row in rows:
-        if row.sparsity not in DETAILED_SPARSITIES:
-            continue
-        value = row.memory_ratio("sparse")
-        what = f"memory / output size at {fmt_shape(row.shape)}, sparsity {row.sparsity}"
-        out.append(Target(what, "<= 2x", fmt_x(value), check(value, 2.0, True)))
-
-    def cold_ratio(part: str) -> float | None:
-        if not cold:
-            return None
-        return ratio(
-            statistics.median(cold["sparse"][part]), statistics.median(cold["dense"][part])
-        )
-
-    value = cold_ratio("total")
-    what = "cold start of the nnx MLP, sparse / dense (process start to ready params)"
-    out.append(Target(what, "<= 1.2x", fmt_x(value), check(value, 1.2, True)))
-    build = cold_ratio("build")
-    what = "eager build of the nnx MLP alone, sparse / dense"
-    out.append(Target(what, "<= 1.3x", fmt_x(build), check(build, 1.3, True)))
-    return out
-
-
 # ---- the report --------------------------------------------------------------------------
-def report(
-    header: list[tuple[str, str]],
-    rows: list[Row],
-    cold: dict[str, dict[str, list[float]]] | None,
-    settings: dict[str, str],
-) -> str:
-    """The whole report: header and settings, then one section per kind of figure."""
+def report(header: list[tuple[str, str]], settings: dict[str, str], figures: Report) -> str:
+    """The whole report: the header, then one section per part of the run."""
     lines = ["# sparseinit benchmarks", ""]
-    lines += [
-        "Written by `benchmarks/run.py` (`nox -s bench`); see `benchmarks/README.md` for what",
-        "is measured and how. All figures come from the one run described below.",
-        "",
-        "| | |",
-        "|---|---|",
-    ]
-    lines += [f"| {k} | {v} |" for k, v in header]
-    lines += [f"| {k} | {v} |" for k, v in settings.items()]
-    lines += _initializers_section(rows)
-    lines += _one_sort_section(rows)
-    lines += _sweeps_section(rows)
-    lines += _anchors_section(rows)
-    lines += _memory_section(rows)
-    lines += _cold_start_section(cold)
-    lines += _targets_section(rows, cold)
+    lines += table(["", ""], [*header, *settings.items()], numbers=False)
+    lines += _warm_section(figures.rows)
+    lines += _sweeps_section(figures.rows)
+    lines += _first_call_section(figures.first)
+    lines += _memory_section(figures.rows)
+    lines += _large_fanin_section(figures.large)
+    lines += _condensed_section(figures.condensed)
+    lines += _anchors_section(figures.rows)
+    lines += _cold_start_section(figures.cold)
     return "\n".join(lines) + "\n"
 
 
-def _initializers_section(rows: list[Row]) -> list[str]:
-    lines = [
-        "",
-        "## Initializers (float32)",
-        "",
-        "Warm: median over repeats of the mean time of a jitted call on a fresh key. First call:",
-        "trace + compile + run of a new `jax.jit` of the initializer, median over fresh",
-        "processes. Naive: a per-neuron `jax.random.permutation` + `vmap` mask.",
-        "Memory: XLA's argument + output + temp bytes of the compiled program, over the output",
-        "array's size.",
-        "",
-        "| shape | sparsity | dense ms | sparse ms | sparse / dense | dense first ms"
-        " | sparse first ms | first / dense | naive ms | naive / sparse | sparse memory"
-        " | dependent steps |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
-    ]
-    notes: list[str] = []
+def _warm_section(rows: list[Row]) -> list[str]:
+    if not rows:
+        return []
+    body, notes = [], []
     for row in rows:
         naive = row.warm.get("naive")
         naive_ms = fmt_ms(row.warm_ms("naive"))
         if naive is not None and naive.slow:
             naive_ms += " *"
-            note = (
-                f"\\* naive at {fmt_shape(row.shape)}, sparsity {row.sparsity}: median of "
-                f"{len(naive.repeats)} single calls only, as it takes over "
-                f"{SLOW_CALL_SECONDS:g} s a call."
+            notes.append(
+                f"\\* {fmt_shape(row.shape)}, {row.sparsity}: median of {len(naive.repeats)} "
+                f"single calls, as a call takes over {SLOW_CALL_SECONDS:g} s.  "
             )
-            notes.append(note)
-        cells = [
-            fmt_shape(row.shape),
-            str(row.sparsity),
-            fmt_ms(row.warm_ms("dense")),
-            fmt_ms(row.warm_ms("sparse")),
-            fmt_x(ratio(row.warm_ms("sparse"), row.warm_ms("dense"))),
-            fmt_ms(row.first_ms("dense")),
-            fmt_ms(row.first_ms("sparse")),
-            fmt_x(ratio(row.first_ms("sparse"), row.first_ms("dense"))),
-            naive_ms,
-            fmt_x(ratio(row.warm_ms("naive"), row.warm_ms("sparse"))),
-            fmt_x(row.memory_ratio("sparse")),
-            str(row.steps),
+        body.append(
+            [
+                fmt_shape(row.shape),
+                str(row.sparsity),
+                fmt_ms(row.warm_ms("dense")),
+                fmt_ms(row.warm_ms("sparse")),
+                fmt_x(ratio(row.warm_ms("sparse"), row.warm_ms("dense"))),
+                naive_ms,
+                fmt_x(ratio(row.warm_ms("naive"), row.warm_ms("sparse"))),
+            ]
+        )
+    lines = ["", "## Warm calls", "", "Milliseconds a jitted call, float32.", ""]
+    header = ["shape", "sparsity", "dense", "sparse", "sparse / dense", "naive", "naive / sparse"]
+    lines += table(header, body)
+    sorts = [row for row in rows if row.warm_ms("sort") is not None]
+    if sorts:
+        lines += [
+            "",
+            "### One sort per neuron",
+            "",
+            f"Words and values from {ONE_SORT_GENERATOR}.",
+            "",
         ]
-        lines.append("| " + " | ".join(cells) + " |")
-    if notes:
-        lines += ["", *(n + "  " for n in notes)]
-    lines += [
-        "",
-        "*Dependent steps*: rounds of the mask's correction in one call, median over 5 keys (each",
-        "round applies a batch of proposals for every neuron at once); on an accelerator each",
-        "costs a few kernel launches.",
-    ]
-    return lines
-
-
-def _one_sort_section(rows: list[Row]) -> list[str]:
-    detailed = [row for row in rows if row.first.get("sort")]
-    if not detailed:
-        return []
-    lines = [
-        "",
-        "### The smallest exact program: one sort per neuron",
-        "",
-        "An exact mask needs a selection per neuron. The smallest exact program we know of sorts",
-        "every neuron's random words at once and zeros the `k` smallest (`one_sort` in",
-        "`measure.py`), with words and uniform values from sparseinit's own generator: its first",
-        "call is about the least an exact initializer can cost to compile, and its warm time what",
-        "that program then costs on every call.",
-        "",
-        "| shape | sparsity | dense first ms | sort first ms | sort first / dense"
-        " | sparse first / dense | sort ms | sort / dense |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|",
-    ]
-    for row in detailed:
-        cells = [
-            fmt_shape(row.shape),
-            str(row.sparsity),
-            fmt_ms(row.first_ms("dense")),
-            fmt_ms(row.first_ms("sort")),
-            fmt_x(ratio(row.first_ms("sort"), row.first_ms("dense"))),
-            fmt_x(ratio(row.first_ms("sparse"), row.first_ms("dense"))),
-            fmt_ms(row.warm_ms("sort")),
-            fmt_x(ratio(row.warm_ms("sort"), row.warm_ms("dense"))),
+        body = [
+            [
+                fmt_shape(row.shape),
+                str(row.sparsity),
+                fmt_ms(row.warm_ms("sort")),
+                fmt_x(ratio(row.warm_ms("sort"), row.warm_ms("dense"))),
+            ]
+            for row in sorts
         ]
-        lines.append("| " + " | ".join(cells) + " |")
-    return lines
+        lines += table(["shape", "sparsity", "one sort", "one sort / dense"], body)
+    return lines + (["", *notes] if notes else [])
 
 
 def _sweeps_section(rows: list[Row]) -> list[str]:
+    rows = [row for row in rows if row.warm_ms("traced8") is not None]
+    if not rows:
+        return []
     lines = [
         "",
-        f"### Sweeps: `jit(vmap)` over {SWEEP_KEYS} keys",
+        f"## Sweeps: `jit(vmap)` over {SWEEP_KEYS} keys",
         "",
-        "Warm time of one call that initialises the kernel for 8 keys: dense, sparse with the",
-        "sparsity a Python float, and sparse with the sparsity traced (an argument of the jitted",
-        "function, as in a sweep over sparsities that compiles once).",
+        "Milliseconds a call; *concrete*: the sparsity a Python float, *traced*: an argument.",
         "",
-        "| shape | sparsity | dense ms | concrete ms | traced ms | traced / dense"
-        " | traced / concrete | traced steps |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|",
     ]
-    for row in rows:
-        if row.warm_ms("traced8") is None:
-            continue
-        cells = [
+    header = ["shape", "sparsity", "dense", "concrete", "traced", "traced / dense"]
+    header.append("traced / concrete")
+    body = [
+        [
             fmt_shape(row.shape),
             str(row.sparsity),
             fmt_ms(row.warm_ms("dense8")),
@@ -309,17 +210,186 @@ def _sweeps_section(rows: list[Row]) -> list[str]:
             fmt_ms(row.warm_ms("traced8")),
             fmt_x(ratio(row.warm_ms("traced8"), row.warm_ms("dense8"))),
             fmt_x(ratio(row.warm_ms("traced8"), row.warm_ms("sparse8"))),
-            "-" if row.traced_steps is None else str(row.traced_steps),
         ]
-        lines.append("| " + " | ".join(cells) + " |")
+        for row in rows
+    ]
+    return lines + table(header, body)
+
+
+def _failures(calls: list[FirstCalls]) -> list[str]:
+    notes = []
+    for shape_calls in calls:
+        for (kind, sparsity), why in shape_calls.failed.items():
+            at = f"{fmt_shape(shape_calls.shape)}" + (f", {sparsity}" if sparsity else "")
+            notes.append(f"{kind} at {at} failed: {why}  ")
+    return ["", *notes] if notes else []
+
+
+def _first_call_section(calls: list[FirstCalls] | None) -> list[str]:
+    if not calls:
+        return []
+    lines = [
+        "",
+        "## First call",
+        "",
+        "Milliseconds of `init(key, shape)` in a fresh process: median (range) over processes.",
+        "",
+    ]
+    header = ["shape", "sparsity", "dense", "sparse", "sparse / dense", "one sort"]
+    header.append("one sort / dense")
+    body = []
+    for c in calls:
+        dense = c.median_ms("dense")
+        for kind, sparsity in c.samples:
+            if kind != "sparse":
+                continue
+            body.append(
+                [
+                    fmt_shape(c.shape),
+                    str(sparsity),
+                    fmt_range(c.ms("dense")),
+                    fmt_range(c.ms("sparse", sparsity)),
+                    fmt_x(ratio(c.median_ms("sparse", sparsity), dense)),
+                    fmt_range(c.ms("sort", sparsity)),
+                    fmt_x(ratio(c.median_ms("sort", sparsity), dense)),
+                ]
+            )
+    return lines + table(header, body) + _failures(calls)
+
+
+def _memory_section(rows: list[Row]) -> list[str]:
+    rows = [row for row in rows if row.memory]
+    if not rows:
+        return []
+    lines = [
+        "",
+        "## Memory of the compiled programs",
+        "",
+        "XLA's argument + output + temp bytes over the output's bytes; *temp*: scratch alone.",
+        "",
+    ]
+    header = ["shape", "sparsity", "output MiB", "dense", "sparse", "sparse temp", "naive"]
+    body = []
+    for row in rows:
+        size = row.output_bytes()
+        sparse = row.memory.get("sparse")
+        body.append(
+            [
+                fmt_shape(row.shape),
+                str(row.sparsity),
+                fmt_mib(size / MIB),
+                fmt_x(row.memory_ratio("dense")),
+                fmt_x(row.memory_ratio("sparse")),
+                fmt_x(sparse.temp / size if sparse else None),
+                fmt_x(row.memory_ratio("naive")),
+            ]
+        )
+    return lines + table(header, body)
+
+
+def _large_fanin_section(calls: list[FirstCalls] | None) -> list[str]:
+    if not calls:
+        return []
+    lines = [
+        "",
+        "## Large fan-ins",
+        "",
+        "First call of `init(key, shape)` in a fresh process, milliseconds: median (range).",
+        "",
+    ]
+    times, peaks = [], []
+    for c in calls:
+        dense_ms, dense_mib = c.median_ms("dense"), c.peak_mib("dense")
+        output = fmt_mib(4 * math.prod(c.shape) / MIB)
+        for kind, sparsity in c.samples:
+            if kind != "sparse":
+                continue
+            where = [fmt_shape(c.shape), str(sparsity)]
+            times.append(
+                [
+                    *where,
+                    fmt_range(c.ms("dense")),
+                    fmt_range(c.ms("sparse", sparsity)),
+                    fmt_x(ratio(c.median_ms("sparse", sparsity), dense_ms)),
+                ]
+            )
+            sparse_mib = c.peak_mib("sparse", sparsity)
+            peaks.append(
+                [
+                    *where,
+                    output,
+                    fmt_mib(dense_mib),
+                    fmt_mib(sparse_mib),
+                    fmt_x(ratio(sparse_mib, dense_mib)),
+                ]
+            )
+    lines += table(["shape", "sparsity", "dense", "sparse", "sparse / dense"], times)
     lines += [
         "",
-        "*Traced steps*: the dependent steps of one call with the sparsity traced, median over",
-        "5 keys. A traced count's rounds are sized for its path rather than for the count",
-        "(see the Performance page), so it may take a few rounds where the concrete value",
-        "takes one.",
+        "Peak resident memory of that call over the process's resident memory before it, MiB",
+        "(median); the output array is part of it.",
+        "",
     ]
-    return lines
+    header = ["shape", "sparsity", "output", "dense", "sparse", "sparse / dense"]
+    return lines + table(header, peaks) + _failures(calls)
+
+
+CONDENSED_OPS = {
+    "forward": "Forward, `x @ W`",
+    "backward": "Forward and backward (loss and gradient)",
+    "stream": "Streaming TD(λ) step (gradient, trace, update)",
+}
+
+
+def _condensed_section(results: condensed_.Results | None) -> list[str]:
+    if results is None:
+        return []
+    lines = [
+        "",
+        "## Condensed kernels",
+        "",
+        "Milliseconds a jitted call on a batch of `(batch, in)`; the dense kernel is the same",
+        "at both sparsities. *masked*: `x @ (W * mask)`.",
+    ]
+    header = ["shape", "sparsity", "batch", "dense", "condensed", "condensed / dense"]
+    header.append("masked / dense")
+    for op, title in CONDENSED_OPS.items():
+        body = [
+            [
+                fmt_shape(case.shape),
+                str(case.sparsity),
+                str(case.batch),
+                fmt_ms(case.ms("dense", op)),
+                fmt_ms(case.ms("condensed", op)),
+                fmt_x(ratio(case.ms("condensed", op), case.ms("dense", op))),
+                fmt_x(ratio(case.ms("masked", op), case.ms("dense", op))),
+            ]
+            for case in results.cases
+        ]
+        lines += ["", f"### {title}", "", *table(header, body)]
+    lines += [
+        "",
+        "### Kernel and Adam state",
+        "",
+        "MiB of the kernel (values, and indices or mask) and of `optax.adam`'s `mu` and `nu`.",
+        "",
+    ]
+    body = []
+    for (shape, sparsity), sizes in results.bytes.items():
+        dense, ours, masked = (sizes[kind] / MIB for kind in condensed_.KINDS)
+        body.append(
+            [
+                fmt_shape(shape),
+                str(sparsity),
+                fmt_mib(dense),
+                fmt_mib(ours),
+                fmt_x(ratio(ours, dense)),
+                fmt_mib(masked),
+                fmt_x(ratio(masked, dense)),
+            ]
+        )
+    header = ["shape", "sparsity", "dense", "condensed", "condensed / dense", "masked"]
+    return lines + table([*header, "masked / dense"], body)
 
 
 def _anchors_section(rows: list[Row]) -> list[str]:
@@ -328,94 +398,54 @@ def _anchors_section(rows: list[Row]) -> list[str]:
         return []
     lines = [
         "",
-        "### PyTorch anchors",
+        "## PyTorch anchors",
         "",
-        "Eager PyTorch on the same CPU, as its users call it (see `benchmarks/anchors.py`):",
-        "`torch.nn.init.sparse_` (zeros per input, normal weights) and the published",
-        "reference's per-neuron `randperm` loop (the semantics of `sparse`), on the",
-        "`(out, fan_in)` weight with as many entries as the kernel. sparseinit: the warm jitted",
-        "call above. A ratio below 1 means sparseinit is faster.",
+        "Milliseconds a call of eager PyTorch on the same CPU; sparseinit: the warm jitted call.",
         "",
-        "| shape | sparsity | sparseinit ms | torch sparse_ ms | sparseinit / sparse_ "
-        "| reference loop ms | sparseinit / reference |",
-        "|---|---:|---:|---:|---:|---:|---:|",
     ]
+    header = ["shape", "sparsity", "sparseinit", "torch `sparse_`", "sparseinit / `sparse_`"]
+    header += ["reference loop", "sparseinit / loop"]
+    body = []
     for row in rows:
         ours = row.warm_ms("sparse")
         torch_ms = row.anchors.get("torch sparse_")
         loop_ms = row.anchors.get("reference loop")
-        lines.append(
-            f"| {fmt_shape(row.shape)} | {row.sparsity} | {fmt_ms(ours)} | {fmt_ms(torch_ms)} "
-            f"| {fmt_x(ratio(ours, torch_ms))} | {fmt_ms(loop_ms)} "
-            f"| {fmt_x(ratio(ours, loop_ms))} |"
-        )
-    return lines
-
-
-def _memory_section(rows: list[Row]) -> list[str]:
-    lines = [
-        "",
-        "### Memory of each compiled program",
-        "",
-        "Argument + output + temp bytes from `jax.jit(f).lower(key).compile().memory_analysis()`:",
-        "everything the program can hold at once, whatever the order XLA runs it in. In units of",
-        "the output array's size; *temp* is XLA's scratch buffer alone.",
-        "",
-        "| shape | sparsity | output MiB | dense | dense temp | sparse | sparse temp"
-        " | naive | naive temp |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
-    ]
-    for row in rows:
-        if not row.memory:
-            continue
-        size = row.output_bytes()
-        cells = [fmt_shape(row.shape), str(row.sparsity), f"{size / 2**20:.2f}"]
-        for kind in ("dense", "sparse", "naive"):
-            memory = row.memory.get(kind)
-            cells += [
-                fmt_x(memory.bound / size) if memory else "-",
-                fmt_x(memory.temp / size) if memory else "-",
+        body.append(
+            [
+                fmt_shape(row.shape),
+                str(row.sparsity),
+                fmt_ms(ours),
+                fmt_ms(torch_ms),
+                fmt_x(ratio(ours, torch_ms)),
+                fmt_ms(loop_ms),
+                fmt_x(ratio(ours, loop_ms)),
             ]
-        lines.append("| " + " | ".join(cells) + " |")
-    return lines
+        )
+    return lines + table(header, body)
 
 
 def _cold_start_section(cold: dict[str, dict[str, list[float]]] | None) -> list[str]:
-    lines = ["", "## Cold start of a 784-256-256-10 `nnx` MLP", ""]
     if not cold:
-        lines.append("Not measured in this run.")
-        return lines
+        return []
     runs = len(cold["dense"]["total"])
-    lines += [
-        f"Median of {runs} fresh process(es) each, alternating dense and sparse. *total*: from",
-        "spawning the process to the parameters being ready (interpreter start, importing",
-        "jax, flax and sparseinit, building eagerly); *build*: `nnx.Linear` x 3 and",
-        "`block_until_ready` alone. Sparse uses `kernel_init=sparseinit.sparse(0.9)`, dense",
-        "the default kernel init of `nnx.Linear`.",
-        "",
-        "| kernels | total ms | imports ms | build ms |",
-        "|---|---:|---:|---:|",
-    ]
-    for kind in ("dense", "sparse"):
-        parts = ("total", "imports", "build")
-        figures = [1e3 * statistics.median(cold[kind][part]) for part in parts]
-        lines.append(f"| {kind} | " + " | ".join(fmt_ms(f) for f in figures) + " |")
-    total = ratio(*(statistics.median(cold[k]["total"]) for k in ("sparse", "dense")))
-    build = ratio(*(statistics.median(cold[k]["build"]) for k in ("sparse", "dense")))
-    lines += ["", f"sparse / dense: total {fmt_x(total)}, build alone {fmt_x(build)}."]
-    return lines
-
-
-def _targets_section(rows: list[Row], cold: dict[str, dict[str, list[float]]] | None) -> list[str]:
     lines = [
         "",
-        "## Targets",
+        "## Cold start of a 784-256-256-10 `nnx` MLP",
         "",
-        "Computed from the figures above.",
+        f"Milliseconds, median of {runs} fresh process(es) each; *total*: spawn to ready params.",
         "",
-        "| target | limit | this run | status |",
-        "|---|---:|---:|---|",
     ]
-    for target in targets(rows, cold):
-        lines.append(f"| {target.what} | {target.limit} | {target.value} | {target.status} |")
-    return lines
+    body = []
+    for kind in ("dense", "sparse"):
+        parts = ("total", "imports", "build")
+        body.append([kind, *(fmt_ms(1e3 * statistics.median(cold[kind][p])) for p in parts)])
+    body.append(
+        [
+            "sparse / dense",
+            *(
+                fmt_x(ratio(*(statistics.median(cold[k][p]) for k in ("sparse", "dense"))))
+                for p in ("total", "imports", "build")
+            ),
+        ]
+    )
+    return lines + table(["kernels", "total", "imports", "build"], body)

@@ -1,8 +1,10 @@
-"""The benchmark harness: its naive baseline, its target bookkeeping and a tiny end-to-end run.
+"""The benchmark harness: its baselines, its report and a tiny end-to-end run.
 
 No timing is asserted: the figures depend on the machine. What is checked is that the harness
-measures what it says (the naive baseline is as sparse as the library), that every target's
-status follows from the numbers, and that a real run writes a complete report.
+measures what it says (the naive baseline is as sparse as the library, the condensed programs
+compute what the dense kernel does), that the report's figures follow from the measurements and
+fit a page, and that a real run, with a large fan-in child and a condensed kernel at stand-in
+sizes, writes a complete report.
 """
 
 import math
@@ -16,7 +18,7 @@ import numpy as np
 import pytest
 
 import sparseinit
-from benchmarks import measure, render, run
+from benchmarks import condensed, fresh, measure, render, run
 
 ROOT = Path(__file__).resolve().parents[1]
 SCRIPT = ROOT / "benchmarks" / "run.py"
@@ -65,75 +67,178 @@ def test_one_sort_is_exact_and_independent_per_neuron():
     assert (dense != 0).all()
 
 
-# ---- targets follow from the numbers -----------------------------------------------------
-def _row(shape, sparsity, dense_ms, sparse_ms, naive_ms, first_dense, first_sparse, memory):
-    size = 4 * math.prod(shape)
+# ---- the report ---------------------------------------------------------------------------
+def _warm(ms):
+    return measure.Warm(calls_per_repeat=1, repeats=[ms / 1e3])
 
-    def warm(ms):
-        return measure.Warm(calls_per_repeat=1, repeats=[ms / 1e3])
 
+def _row(shape, sparsity, dense_ms, sparse_ms, naive_ms):
     return measure.Row(
         shape=shape,
         sparsity=sparsity,
-        warm={"dense": warm(dense_ms), "sparse": warm(sparse_ms), "naive": warm(naive_ms)},
-        first={"dense": [first_dense], "sparse": [first_sparse]},
-        memory={
-            "sparse": measure.Memory(
-                argument=8, output=size, temp=int(memory * size) - size - 8, alias=0
-            )
-        },
-        steps=3,
+        warm={"dense": _warm(dense_ms), "sparse": _warm(sparse_ms), "naive": _warm(naive_ms)},
     )
 
 
-def _statuses(targets):
-    return {t.what: (t.value, t.status) for t in targets}
+def _first_calls(shape, dense, sparse, peaks=(None, None)):
+    # dense: seconds of each sample; sparse: {sparsity: seconds of each sample}.
+    samples = {("dense", None): [fresh.Sample(s, peaks[0]) for s in dense]}
+    for sparsity, seconds in sparse.items():
+        samples["sparse", sparsity] = [fresh.Sample(s, peaks[1]) for s in seconds]
+    return fresh.FirstCalls(shape, samples)
 
 
-def test_targets_are_computed_from_the_figures():
-    rows = [
-        _row((4096, 4096), 0.9, 10.0, 4.0, 100.0, 1.0, 2.0, 3.0),
-        _row((3, 3, 256, 256), 0.9, 2.0, 1.5, 30.0, 1.0, 1.2, 1.5),
-        _row((784, 256), 0.5, 2.0, 2.8, 30.0, 1.0, 1.2, 1.5),
-    ]
+def _tables(text):
+    """Every Markdown table of a report, as lists of rows of cells."""
+    tables, current = [], []
+    for line in [*text.splitlines(), ""]:
+        if line.startswith("|"):
+            current.append([cell.strip() for cell in line.strip().strip("|").split("|")])
+        elif current:
+            tables.append(current)
+            current = []
+    return tables
+
+
+def _full_report():
+    rows = [_row((784, 256), 0.9, 2.0, 1.0, 30.0), _row((4096, 4096), 0.5, 100.0, 40.0, 5000.0)]
+    rows[0].anchors = {"torch sparse_": 4.0, "reference loop": 8.0}
+    first = [_first_calls((784, 256), [0.1, 0.3, 0.2], {0.9: [0.25, 0.5, 0.4]})]
+    large = [_first_calls((150528, 64), [1.0], {0.5: [1.5], 0.9: [3.0]}, (40 * 2**20, 50 * 2**20))]
     cold = {
-        "dense": {"total": [1.0, 1.2, 1.1], "build": [1.0, 1.0, 1.0]},
-        "sparse": {"total": [1.3, 1.4, 1.2], "build": [1.4, 1.4, 1.4]},
+        kind: {"total": [1.0], "imports": [0.5], "build": [0.5]} for kind in ("dense", "sparse")
     }
-    got = _statuses(render.targets(rows, cold))
-    assert got["warm `sparse(0.9)` / dense at 4096x4096"] == ("0.40x", "met")
-    assert got["warm `sparse(0.9)` / dense at 4096x4096 (aim)"] == ("0.40x", "met")
-    assert got["warm `sparse(0.9)` / dense at 3x3x256x256"] == ("0.75x", "met")
-    # Below sparsity 0.9 the limit is 1.5x: 1.4x passes.
-    assert got["warm `sparse(0.5)` / dense at 784x256"] == ("1.40x", "met")
-    assert got["first call / dense at 4096x4096, sparsity 0.9"] == ("2.00x", "**not met**")
-    assert got["first call / dense at 3x3x256x256, sparsity 0.9"] == ("1.20x", "met")
-    speedup = "warm speed-up over the naive baseline at 4096x4096, sparsity 0.9"
-    assert got[speedup] == ("25.00x", "met")
-    assert got["memory / output size at 4096x4096, sparsity 0.9"] == ("3.00x", "**not met**")
-    assert got["memory / output size at 3x3x256x256, sparsity 0.9"] == ("1.50x", "met")
-    # Medians 1.1 and 1.3: a ratio of 1.18, just inside 1.2.
-    cold_target = "cold start of the nnx MLP, sparse / dense (process start to ready params)"
-    assert got[cold_target] == ("1.18x", "met")
-    assert got["eager build of the nnx MLP alone, sparse / dense"] == ("1.40x", "**not met**")
+    return render.report(
+        [("date", "today"), ("CPU", "a CPU")],
+        {"run": "test"},
+        render.Report(rows=rows, first=first, large=large, cold=cold),
+    )
+
+
+def test_report_has_one_title_and_narrow_tables_and_no_targets():
+    text = _full_report()
+    assert [line for line in text.splitlines() if line.startswith("# ")] == [
+        "# sparseinit benchmarks"
+    ]
+    tables = _tables(text)
+    assert len(tables) >= 7
+    assert max(len(row) for t in tables for row in t) <= 7
+    assert "target" not in text.lower()
+    assert "met" not in re.findall(r"\w+", text)
+
+
+def test_first_calls_are_reported_as_median_range_and_ratio():
+    text = _full_report()
+    cells = _table_row(_section(text, "## First call"), "| 784x256 | 0.9 |")
+    # dense 100, 200, 300 ms: median 200; sparse 250, 400, 500: median 400, twice dense.
+    assert cells[2:5] == ["200 (100-300)", "400 (250-500)", "2.00x"]
+    assert cells[5:] == ["-", "-"]
+
+
+def test_large_fanins_report_time_and_peak_memory_ratios():
+    section = _section(_full_report(), "## Large fan-ins")
+    assert _table_row(section, "| 150528x64 | 0.9 | 1,000 |") == [
+        "150528x64",
+        "0.9",
+        "1,000",
+        "3,000",
+        "3.00x",
+    ]
+    # Output 150528 * 64 * 4 bytes = 36.75 MiB; peaks 40 and 50 MiB.
+    assert _table_row(section, "| 150528x64 | 0.5 | 36.8 |")[3:] == ["40", "50", "1.25x"]
+
+
+def test_a_failed_child_is_reported_not_fatal(monkeypatch):
+    def failing(kind, shape, sparsity):
+        if kind == "sparse":
+            raise RuntimeError("child failed with exit code -9:\nKilled")
+        return fresh.Sample(0.1, 2**20)
+
+    monkeypatch.setattr(fresh, "first_call", failing)
+    calls = fresh.first_calls((8, 4), [("dense", None), ("sparse", 0.9)], 3, lambda _: None)
+    assert len(calls.samples["dense", None]) == 3
+    assert calls.samples["sparse", 0.9] == []
+    assert calls.failed == {("sparse", 0.9): "child failed with exit code -9:"}
+    section = render.report([], {}, render.Report(rows=[], large=[calls]))
+    assert "sparse at 8x4, 0.9 failed: child failed with exit code -9:" in section
 
 
 def test_pytorch_anchors_are_reported_as_ratios_where_measured():
-    timed = _row((784, 256), 0.5, 2.0, 3.0, 30.0, 1.0, 1.2, 1.5)
+    timed = _row((784, 256), 0.5, 2.0, 3.0, 30.0)
     timed.anchors = {"torch sparse_": 6.0, "reference loop": 12.0}
-    untimed = _row((1024, 1024), 0.9, 2.0, 1.0, 30.0, 1.0, 1.2, 1.5)
-    lines = render.report([], [timed, untimed], None, {}).splitlines()
-    section = lines[lines.index("### PyTorch anchors") :]
-    start = section.index("|---|---:|---:|---:|---:|---:|---:|") + 1
-    table = section[start : section.index("", start)]
-    assert table == ["| 784x256 | 0.5 | 3 | 6 | 0.50x | 12 | 0.25x |"]
-    assert "### PyTorch anchors" not in render.report([], [untimed], None, {})
+    untimed = _row((1024, 1024), 0.9, 2.0, 1.0, 30.0)
+    text = render.report([], {}, render.Report(rows=[timed, untimed]))
+    assert _table_row(_section(text, "## PyTorch anchors"), "| 784x256 |") == [
+        "784x256",
+        "0.5",
+        "3",
+        "6",
+        "0.50x",
+        "12",
+        "0.25x",
+    ]
+    assert "1024x1024" not in _section(text, "## PyTorch anchors")
+    assert "## PyTorch anchors" not in render.report([], {}, render.Report(rows=[untimed]))
 
 
-def test_unmeasured_targets_are_not_reported_as_met():
-    got = _statuses(render.targets([], None))
-    assert got
-    assert {status for _, status in got.values()} == {"not measured"}
+def test_a_child_measures_its_own_memory():
+    memory = fresh._memory_kib()
+    if memory is None:
+        pytest.skip("no /proc/self/status here")
+    resident, peak = memory
+    assert 0 < resident <= peak
+
+
+# ---- condensed kernels -----------------------------------------------------------------------
+needs_condensed = pytest.mark.skipif(
+    not condensed.available(), reason="this sparseinit has no Condensed yet"
+)
+
+
+@needs_condensed
+def test_condensed_programs_compute_what_the_dense_kernel_does():
+    key = jax.random.key(2)
+    shape = (40, 6)
+    x = jax.random.normal(jax.random.key(3), (3, 40))
+    kernels = {kind: condensed.make_kernel(kind, key, shape, 0.9) for kind in condensed.KINDS}
+    ours, masked = kernels["condensed"], kernels["masked"]
+    dense_of_ours = ours.params.todense()
+    np.testing.assert_allclose(
+        condensed.program(ours, "forward", x)(None), x @ dense_of_ours, rtol=1e-5, atol=1e-6
+    )
+    np.testing.assert_allclose(
+        condensed.program(masked, "forward", x)(None), x @ dense_of_ours, rtol=1e-5, atol=1e-6
+    )
+    # The masked gradient is the dense one at the kept weights, zero elsewhere; the condensed
+    # gradient holds the same kept entries.
+    _, masked_grad = condensed.program(masked, "backward", x)(None)
+    expected = x.T @ (x @ dense_of_ours) / 3 * masked.params[1]
+    np.testing.assert_allclose(masked_grad, expected, rtol=1e-4, atol=1e-6)
+    _, grad = condensed.program(ours, "backward", x)(None)
+    np.testing.assert_allclose(
+        condensed.with_values(ours.params, grad).todense(), expected, rtol=1e-4, atol=1e-6
+    )
+    # One streaming step from a zero trace: z = g, w += alpha * delta * g.
+    stepped, z = condensed.program(ours, "stream", x)(None)
+    np.testing.assert_allclose(z, grad, rtol=1e-6)
+    np.testing.assert_array_equal(stepped.indices, ours.params.indices)
+    step = condensed.STEP_SIZE * condensed.TD_ERROR
+    np.testing.assert_allclose(stepped.values, ours.params.values + step * grad, rtol=1e-6)
+
+
+@needs_condensed
+def test_training_bytes_count_the_kernel_and_adams_two_moments():
+    shape = (100, 8)
+    key = jax.random.key(0)
+    dense = condensed.make_kernel("dense", key, shape, 0.9)
+    ours = condensed.make_kernel("condensed", key, shape, 0.9)
+    masked = condensed.make_kernel("masked", key, shape, 0.9)
+    kept = 10 * 8  # ceil(0.9 * 100) = 90 zeros: 10 kept weights per neuron
+    count = 4  # Adam's int32 step count
+    assert condensed.training_bytes(dense) == 3 * 4 * 800 + count
+    index_bytes = ours.params.indices.dtype.itemsize * kept
+    assert condensed.training_bytes(ours) == 3 * 4 * kept + index_bytes + count
+    assert condensed.training_bytes(masked) == 3 * 4 * 800 + 800 + count
 
 
 @pytest.mark.parametrize("bad", ["784", "784x0", "axb", "784x-3", ""])
@@ -169,9 +274,10 @@ def _number(cell):
 
 def test_quick_run_writes_a_complete_report(tmp_path):
     out = tmp_path / "results.md"
-    args = ["--quick", "--shapes", "32x16", "--sparsities", "0.9", "--skip-cold", "--out"]
+    args = ["--quick", "--shapes", "32x16", "--sparsities", "0.9", "--skip-cold"]
+    args += ["--large-fanin-shapes", "4096x4", "--condensed-shapes", "64x16", "--batches", "2"]
     proc = subprocess.run(
-        [sys.executable, str(SCRIPT), *args, str(out)],
+        [sys.executable, str(SCRIPT), *args, "--out", str(out)],
         capture_output=True,
         text=True,
         cwd=ROOT,
@@ -182,57 +288,86 @@ def test_quick_run_writes_a_complete_report(tmp_path):
     text = out.read_text()
     assert text in proc.stdout
 
-    for field in ("date", "platform", "CPU", "cores", "python", "jax", "jaxlib", "flax"):
-        assert re.search(rf"^\| {field} \| \S", text, re.MULTILINE), field
-    assert "| mode | quick" in text
+    assert [line for line in text.splitlines() if line.startswith("# ")] == [
+        "# sparseinit benchmarks"
+    ]
+    assert max(len(row) for t in _tables(text) for row in t) <= 7
+    for field in ("date", "CPU", "cores", "load average", "python", "jax", "jaxlib", "numpy"):
+        assert re.search(rf"^\| {field}[^|]* \| \S", text, re.MULTILINE), field
+    assert re.search(r"^\| flax \| \S", text, re.MULTILINE)
+    assert "| run | quick" in text
 
-    cells = _table_row(_section(text, "## Initializers (float32)"), "| 32x16 | 0.9 |")
-    assert len(cells) == 12
-    dense, sparse, warm_ratio, first_dense, first_sparse, first_ratio, naive, speedup, memory = (
-        _number(c) for c in cells[2:11]
-    )
-    # At sparsity 0.9 a 32-input neuron places its 3 kept weights: one loop iteration.
-    assert int(cells[11]) >= 1
-    assert all(x > 0 for x in (dense, sparse, first_dense, first_sparse, naive, memory))
+    cells = _table_row(_section(text, "## Warm calls"), "| 32x16 | 0.9 |")
+    dense, sparse, warm_ratio, naive, speedup = (_number(c) for c in cells[2:])
+    assert min(dense, sparse, naive) > 0
     # Ratios are printed to two decimals from unrounded figures: 3 significant digits each.
     assert warm_ratio == pytest.approx(sparse / dense, rel=0.02, abs=0.01)
-    assert first_ratio == pytest.approx(first_sparse / first_dense, rel=0.02, abs=0.01)
     assert speedup == pytest.approx(naive / sparse, rel=0.02, abs=0.01)
-    # The output alone is one output size; a program cannot need less.
-    assert memory >= 1.0
 
-    memory_cells = _table_row(_section(text, "### Memory of each compiled program"), "| 32x16 |")
-    assert _number(memory_cells[5]) == memory
-
-    targets = _section(text, "## Targets")
-    first = _table_row(targets, "| first call / dense at 32x16, sparsity 0.9 |")
-    assert first[-1] == ("met" if first_ratio <= 1.5 else "**not met**")
-    mem = _table_row(targets, "| memory / output size at 32x16, sparsity 0.9 |")
-    assert mem[-1] == ("met" if memory <= 2.0 else "**not met**")
-    one_sort = _table_row(
-        _section(text, "### The smallest exact program: one sort per neuron"), "| 32x16 | 0.9 |"
-    )
-    dense_first, sort_first, sort_ratio, sparse_ratio, sort_ms, sort_warm_ratio = (
-        _number(c) for c in one_sort[2:8]
-    )
-    assert dense_first == first_dense
-    assert sort_ratio == pytest.approx(sort_first / first_dense, rel=0.02, abs=0.01)
-    assert sparse_ratio == first_ratio
+    sort = _table_row(_section(text, "### One sort per neuron"), "| 32x16 | 0.9 |")
+    sort_ms, sort_warm_ratio = (_number(c) for c in sort[2:])
     assert sort_warm_ratio == pytest.approx(sort_ms / dense, rel=0.02, abs=0.01)
-    sweep = _table_row(_section(text, "### Sweeps: `jit(vmap)` over 8 keys"), "| 32x16 | 0.9 |")
+    sweep = _table_row(_section(text, "## Sweeps: `jit(vmap)` over 8 keys"), "| 32x16 | 0.9 |")
     dense8, concrete8, traced8, traced_ratio = (_number(c) for c in sweep[2:6])
     assert min(dense8, concrete8, traced8) > 0
     assert traced_ratio == pytest.approx(traced8 / dense8, rel=0.02, abs=0.01)
-    # However rounds are sized, a neuron that places kept weights needs at least one.
-    assert int(sweep[7]) >= 1
-    assert "Not measured in this run." in _section(
-        text, "## Cold start of a 784-256-256-10 `nnx` MLP"
+
+    # One process each: a single figure, no range.
+    first = _table_row(_section(text, "## First call"), "| 32x16 | 0.9 |")
+    first_dense, first_sparse, first_ratio, first_sort, sort_ratio = (_number(c) for c in first[2:])
+    assert min(first_dense, first_sparse, first_sort) > 0
+    assert first_ratio == pytest.approx(first_sparse / first_dense, rel=0.02, abs=0.01)
+    assert sort_ratio == pytest.approx(first_sort / first_dense, rel=0.02, abs=0.01)
+
+    memory = _table_row(_section(text, "## Memory of the compiled programs"), "| 32x16 | 0.9 |")
+    dense_memory, sparse_memory, sparse_temp, naive_memory = (_number(c) for c in memory[3:])
+    # The output alone is one output size; a program cannot need less.
+    assert min(dense_memory, sparse_memory, naive_memory) >= 1.0
+    assert 0 <= sparse_temp < sparse_memory
+
+    large = _section(text, "## Large fan-ins")
+    assert "failed" not in large
+    time_row, peak_row = (r for r in _tables(large) for r in r if r[:2] == ["4096x4", "0.9"])
+    assert _number(time_row[4]) == pytest.approx(
+        _number(time_row[3]) / _number(time_row[2]), rel=0.02, abs=0.01
     )
+    output_mib, dense_mib, sparse_mib = (_number(c) for c in peak_row[2:5])
+    assert output_mib == pytest.approx(4096 * 4 * 4 / 2**20, rel=0.01)
+    if sys.platform == "linux":
+        # The output array is resident when the peak is read.
+        assert min(dense_mib, sparse_mib) >= output_mib
+
+    if condensed.available():
+        # The whole part, its subsections included.
+        section = text.split("## Condensed kernels\n", 1)[1].split("\n## ", 1)[0]
+        for op in ("### Forward", "### Forward and backward", "### Streaming"):
+            assert op in section
+        rows = [r for t in _tables(section) for r in t if r[:2] == ["64x16", "0.9"]]
+        assert len(rows) == 4  # three programs at batch 2, and the bytes
+        assert all(_number(c) > 0 for r in rows for c in r[3:])
+    else:
+        assert "## Condensed kernels" not in text
+    assert "## Cold start" not in text
+
+
+def test_parts_can_be_left_out_and_run_alone(tmp_path):
+    out = tmp_path / "results.md"
+    args = ["--quick", "--only", "warm", "first-call", "--skip-first-call", "--skip-naive"]
+    args += ["--shapes", "8x4", "--sparsities", "0.5", "--repeats", "1", "--out", str(out)]
+    proc = subprocess.run(
+        [sys.executable, str(SCRIPT), *args], capture_output=True, text=True, check=False
+    )
+    assert proc.returncode == 0, proc.stderr
+    text = out.read_text()
+    assert _table_row(_section(text, "## Warm calls"), "| 8x4 | 0.5 |")[5:] == ["-", "-"]
+    for absent in ("## First call", "## Large fan-ins", "## Condensed", "## Cold start"):
+        assert absent not in text
+    assert re.search(r"^\| duration \| [0-9.]+ min \(warm [0-9.]+\) \|$", text, re.MULTILINE)
 
 
 @pytest.mark.slow
 def test_cold_start_times_a_fresh_process():
-    figures = measure.cold_start(sparse=True)
+    figures = fresh.cold_start(sparse=True)
     assert set(figures) == {"total", "imports", "build"}
     assert figures["build"] > 0
     assert figures["imports"] > 0
