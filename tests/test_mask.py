@@ -4,18 +4,37 @@ Every test draws many masks (wide matrices, from a fixed list of keys) and asks 
 like independent uniformly random ``k``-subsets of each neuron's fan-in:
 
 * every neuron has exactly ``k`` zeros;
-* every position of a neuron's fan-in is zeroed equally often;
+* every position of a neuron's fan-in is zeroed equally often, per neuron and pooled over all
+  neurons and draws (a bias that every neuron shares adds up);
 * for a tiny fan-in, every one of the ``binom(F, k)`` subsets is equally likely;
 * the overlap of two neurons' zero sets (in the same matrix or in different ``batch_axis``
-  slices) is hypergeometric, as it is for independent subsets.
+  slices) is hypergeometric, as it is for independent subsets; and over all pairs of neurons at
+  once, how many neurons of a draw zero a position is no more spread than independence allows;
+* the arrangement within a neuron: its zeros among the first half of the fan-in are
+  hypergeometric, and positions ``i`` and ``i + d`` (``d`` = 1 to 4) are both zeros as often as
+  ``k (k - 1) / (F (F - 1))`` says.
 
-The same checks run on deliberately wrong samplers (Bernoulli, with replacement, a random
-cyclic window, one subset shared by all neurons, a biased sort) to show that each of them fails
-at least the check it should, so a passing library is evidence, not an accident.
+The cases: small fan-ins (5 to 20) through every factory and layout (``batch_axis``, a conv
+kernel, ``min_kept``, ``sparsify``, ``martens``, ``torch_sparse``), and larger fan-ins (64, 100,
+784 and 1024 at sparsities 0.3, 0.5 and 0.7; 64 and 784 at 0.1 and 0.9), each with a concrete
+sparsity and with one traced under ``jit``. The sampler draws a Bernoulli start and corrects it
+to exact counts, except where a neuron's zeros or kept weights are at most an eighth of its
+fan-in: there it places those few cells by the correction alone. The sparsities 0.3 to 0.7 take
+the start, 0.1 and 0.9 skip it; the tests hold for any correct sampler, whichever path it takes.
 
-The keys are fixed, so every test is deterministic. Each p-value is compared with ``P_CUTOFF``:
-a correct sampler fails one such check for one key choice with probability ``1e-4``, while the
-wrong samplers below give p-values below ``1e-30`` at these sample sizes.
+The same checks run on deliberately wrong samplers to show that each of them fails at least the
+check it should, so a passing library is evidence, not an accident: Bernoulli, with replacement,
+a random cyclic window, one subset shared by all neurons and a biased sort; and samplers that are
+right where the start is skipped (the cases at 0.1 and 0.9 pass them) but wrong in one stage on
+the start's path, at the sizes of the library's tests there: a correction that favours low
+positions, a start whose rate drifts by 2% across the fan-in, a start shared by all neurons, a
+start shared by two halves of the neurons, and a start whose adjacent cells share their random
+byte one time in twenty.
+
+The keys are fixed, so every test is deterministic. Each p-value is compared with ``P_CUTOFF``
+(``1e-6``): a correct sampler fails one such check for one key choice with that probability,
+while the wrong samplers below give p-values below ``1e-30`` at these sample sizes (the comments
+of ``START_PATH_WRONG`` give each one's).
 """
 
 import functools
@@ -31,10 +50,10 @@ from scipy import stats
 import sparseinit
 
 # A correct sampler falls below this for a given key with probability 1e-6. The module makes
-# about 300 such checks, and a new sampler (or a new key) is a fresh draw for each of them, so a
-# correct one fails some check of the module with probability about 3e-4. The wrong samplers of
-# this module land many orders of magnitude below it (below 1e-30 but for the few cases whose
-# comments give their p-value), so the cutoff separates the two with a wide margin on both sides.
+# about 280 such checks of the library's masks, and a new sampler (or new keys) is a fresh draw
+# for each of them, so a correct one fails some check of the module with probability about 3e-4.
+# The wrong samplers of this module land many orders of magnitude below it (below 1e-30 in the
+# checks they must fail), so the cutoff separates the two with a wide margin on both sides.
 P_CUTOFF = 1e-6
 # Mean tests: a correct sampler lies beyond 5 standard errors with probability 5.7e-7.
 Z_CUTOFF = 5.0
@@ -372,19 +391,34 @@ def test_a_correct_reference_sampler_passes_the_checks():
     assert _failed_checks(zeros, 5) == set()
 
 
-# ---- wrong samplers of the Bernoulli-start path ------------------------------------------
+# ---- the larger fan-ins: cases, sizes and wrong samplers of the Bernoulli start ----------
 #
-# Each of these draws exact counts the way the library does in the middle sparsities (a
-# Bernoulli start, then a correction to exactly k zeros) with one flaw in one stage. At the
-# extremes they skip the start and draw uniform subsets, as the library does there, so the
-# tests of the extreme cases above pass them (``test_start_path_wrong_samplers_are_right_at_the
-# _extremes``): only tests on the start's path can tell them from the library.
+# The library's sampler draws a Bernoulli start and corrects it to exactly k zeros per neuron,
+# except where the smaller side (zeros or kept weights) is at most an eighth of the fan-in: there
+# it skips the start and places those few cells by the correction alone. The cases of the tests
+# below cover both paths: MIDDLE takes the start (784 inputs at 0.3 to 0.7 is what an MNIST
+# layer gets), FEW skips it. Any correct sampler passes them all, whichever path it takes.
+MIDDLE = [(f, s) for f in (64, 100, 784, 1024) for s in (0.3, 0.5, 0.7)]
+FEW = [(f, s) for f in (64, 784) for s in (0.1, 0.9)]
+NEURONS = 256
+
+
+def _draws_for(fan_in: int) -> int:
+    # 400 x 256 = 102400 neurons for the small fan-ins, 100 x 256 = 25600 for the large ones:
+    # about 7 to 26 million cells, under a second of drawing each (compiling costs more).
+    return 400 if fan_in <= 128 else 100
+
+
+# Each wrong sampler below draws exact counts the way the library does (a Bernoulli start, then
+# a correction to exactly k zeros) with one flaw in one stage. Where the start is skipped they
+# draw uniform subsets, so the tests of FEW pass them
+# (``test_start_path_wrong_samplers_are_right_where_the_start_is_skipped``): only tests on the
+# start's path can tell them from the library.
 
 
 def _uses_start(fan_in: int, k: int) -> bool:
-    # Like the library: the start is skipped where a neuron keeps or zeroes under about an
-    # eighth of its fan-in, and on small fan-ins (every extreme case above has fan-in 20 or less).
-    return fan_in >= 32 and fan_in / 8 <= k <= fan_in * 7 / 8
+    # The library's rule: the start is skipped where the smaller side is at most F // 8 cells.
+    return min(k, fan_in - k) > fan_in // 8
 
 
 def _uniform_subsets(rng, draws, neurons, fan_in, k):
@@ -470,7 +504,7 @@ _clumped_start = _start_path(_clumped)
 
 
 # The checks each of them must fail at the sample size of the library's tests on the start's
-# path (``test_middle_sparsity_masks_are_exact_uniform_and_independent``), with the p-values they
+# path (``test_larger_fan_in_masks_are_exact_uniform_and_independent``), with the p-values they
 # get there with numpy's generator seeded 0 (fan-in 64 at 0.3, 102400 neurons; 1024 at 0.7,
 # 25600 neurons). None of them fails the count check, and only the checks named fail by design.
 START_PATH_WRONG = [
@@ -489,7 +523,7 @@ START_PATH_WRONG = [
     # 0.40): only a check of all the pairs finds two neurons far apart that share their zeros.
     (_halves_share_start, ("across neurons",)),
     # Near pairs below 1e-300 at both sizes (lag 1 is 51 and 121 standard errors out); halves
-    # 5e-19 at fan-in 64 but 0.06 at 1024, and the checks of positions see nothing (0.4 to 0.9):
+    # 5e-19 at fan-in 64 but 0.06 at 1024, and the checks of positions see nothing (0.09 to 0.9):
     # the near pairs are what finds it on a large fan-in.
     (_clumped_start, ("near pairs",)),
 ]
@@ -501,20 +535,26 @@ def test_start_path_wrong_samplers_fail_at_the_sizes_of_the_tests(
     sampler, must_fail, fan_in, sparsity
 ):
     k = sparseinit.num_zeros(sparsity, fan_in, "ceil")
-    zeros = sampler(np.random.default_rng(0), _middle_draws(fan_in), MIDDLE_NEURONS, fan_in, k)
+    zeros = sampler(np.random.default_rng(0), _draws_for(fan_in), NEURONS, fan_in, k)
     pvalues = _pvalues(zeros, k)
     assert pvalues["count"] == 1.0
     assert all(_rejects(name, pvalues[name]) for name in must_fail), pvalues
 
 
-@pytest.mark.parametrize("sampler", [s for s, _ in START_PATH_WRONG])
-def test_start_path_wrong_samplers_are_right_at_the_extremes(sampler):
-    # At the (fan-in, zeros) of the tests of the library above they skip the start and pass the
-    # same checks at the same sizes: those tests cannot tell them from a correct sampler.
-    for fan_in, k in [(20, 5), (20, 16), (18, 11), (5, 2), (5, 3), (20, 17), (20, 4)]:
+def test_start_path_wrong_samplers_are_right_where_the_start_is_skipped():
+    # In the cases of FEW they draw exactly the reference's uniform subsets, which pass every
+    # check at the sizes of the library's tests: tests of such cases alone cannot tell them from
+    # a correct sampler.
+    for fan_in, sparsity in FEW:
+        k = sparseinit.num_zeros(sparsity, fan_in, "ceil")
         assert not _uses_start(fan_in, k)
-        zeros = sampler(np.random.default_rng(fan_in + k), 100, 512, fan_in, k)
-        assert _failed_checks(zeros, k) == set()
+        reference = _uniform_subsets(np.random.default_rng(k), 4, 8, fan_in, k)
+        for sampler, _ in START_PATH_WRONG:
+            wrong = sampler(np.random.default_rng(k), 4, 8, fan_in, k)
+            np.testing.assert_array_equal(wrong, reference)
+    k = sparseinit.num_zeros(0.1, 64, "ceil")
+    zeros = _uniform_subsets(np.random.default_rng(0), _draws_for(64), NEURONS, 64, k)
+    assert _failed_checks(zeros, k) == set()
 
 
 # ---- the library -------------------------------------------------------------------------
@@ -615,20 +655,7 @@ def test_mask_does_not_depend_on_the_view_orientation(sparsity):
     np.testing.assert_array_equal(np.asarray(stacked[0]), np.asarray(flax_mask))
 
 
-# ---- the library on the Bernoulli-start path ---------------------------------------------
-#
-# In the middle sparsities the sampler draws a Bernoulli start and corrects it to exact counts;
-# the cases above (fan-in 20 or less, or a side under an eighth of it) skip the start. These
-# fan-ins and sparsities take the start today (784 inputs at 0.3 to 0.7, what an MNIST layer
-# gets), and any correct sampler must pass them, whichever path it takes.
-MIDDLE = [(f, s) for f in (64, 100, 784, 1024) for s in (0.3, 0.5, 0.7)]
-MIDDLE_NEURONS = 256
-
-
-def _middle_draws(fan_in: int) -> int:
-    # 400 x 256 = 102400 neurons for the small fan-ins, 100 x 256 = 25600 for the large ones:
-    # about 7 to 26 million cells, under a second of drawing each (compiling costs more).
-    return 400 if fan_in <= 128 else 100
+# ---- the library on larger fan-ins (MIDDLE and FEW, above) -------------------------------
 
 
 @functools.cache
@@ -637,27 +664,27 @@ def _traced_mask(shape: tuple[int, ...]):
     return jax.jit(lambda key, sparsity: sparseinit.sparse(sparsity).mask(key, shape))
 
 
-def _middle_zeros(fan_in: int, sparsity: float, traced: bool, seed: int) -> np.ndarray:
-    # Zero sets (draws, 256, fan_in) of a Flax kernel (fan_in, 256); not cached: 24 of them
-    # would hold about a gigabyte.
-    shape = (fan_in, MIDDLE_NEURONS)
+def _library_zeros(fan_in: int, sparsity: float, traced: bool, seed: int) -> np.ndarray:
+    # Zero sets (draws, 256, fan_in) of a Flax kernel (fan_in, 256); not cached: the 32 of them
+    # would hold over a gigabyte.
+    shape = (fan_in, NEURONS)
     if traced:
         mask = functools.partial(_traced_mask(shape), sparsity=jnp.float32(sparsity))
     else:
         init = sparseinit.sparse(sparsity)
         mask = functools.partial(init.mask, shape=shape)
-    return _zero_sets(_stack(mask, _keys(seed, _middle_draws(fan_in))), (1,))
+    return _zero_sets(_stack(mask, _keys(seed, _draws_for(fan_in))), (1,))
 
 
 @pytest.mark.parametrize("traced", [False, True], ids=["concrete", "traced"])
-@pytest.mark.parametrize(("fan_in", "sparsity"), MIDDLE)
-def test_middle_sparsity_masks_are_exact_uniform_and_independent(fan_in, sparsity, traced):
+@pytest.mark.parametrize(("fan_in", "sparsity"), MIDDLE + FEW)
+def test_larger_fan_in_masks_are_exact_uniform_and_independent(fan_in, sparsity, traced):
     # Every check of this module at once (the subsets check needs binom(F, k) <= 64, so it is
     # not among them). The traced draws use other keys than the concrete ones: the same key gives
     # the same mask bit for bit (test_determinism.py), so they are a second, independent sample.
     k = sparseinit.num_zeros(sparsity, fan_in, "ceil")
-    seed = 100 + 10 * MIDDLE.index((fan_in, sparsity)) + traced
-    zeros = _middle_zeros(fan_in, sparsity, traced, seed)
-    assert zeros.shape == (_middle_draws(fan_in), MIDDLE_NEURONS, fan_in)
+    seed = 100 + 10 * (MIDDLE + FEW).index((fan_in, sparsity)) + traced
+    zeros = _library_zeros(fan_in, sparsity, traced, seed)
+    assert zeros.shape == (_draws_for(fan_in), NEURONS, fan_in)
     pvalues = _pvalues(zeros, k)
     assert _failed(pvalues) == set(), pvalues
