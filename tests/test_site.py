@@ -6,6 +6,7 @@ word of a sentence; no page shows raw LaTeX or reStructuredText roles where math
 be; no page loads anything from the network; the notebooks are shown with their figures.
 """
 
+import ast
 import html.parser
 import pathlib
 import re
@@ -150,6 +151,25 @@ def test_api_headings_give_full_paths():
     names = {anchor for anchor, _ in headings}
     for name in ["sparseinit.optax.keep_sparsity", "sparseinit.report.sparsity_report"]:
         assert name in names, f"the API page has no entry {name}"
+
+
+def _public_names(module: str) -> list[str]:
+    """The ``__all__`` of a module of the sources, read without importing it."""
+    path = ROOT / "src" / "sparseinit" / (f"{module}.py" if module else "__init__.py")
+    for node in ast.parse(path.read_text(encoding="utf-8")).body:
+        if isinstance(node, ast.Assign) and any(
+            isinstance(t, ast.Name) and t.id == "__all__" for t in node.targets
+        ):
+            return [n for n in ast.literal_eval(node.value) if not n.startswith("_")]
+    return []
+
+
+@pytest.mark.parametrize("module", ["", "optax", "flax", "report"])
+def test_every_public_name_has_an_api_entry(module):
+    api = (SITE / "api" / "index.html").read_text(encoding="utf-8")
+    prefix = "sparseinit." + (f"{module}." if module else "")
+    missing = [n for n in _public_names(module) if f'id="{prefix}{n}"' not in api]
+    assert not missing, f"the API page has no entry for {[prefix + n for n in missing]}"
 
 
 def test_no_page_links_to_a_repository_that_does_not_exist():
