@@ -19,8 +19,9 @@ kernel, ``min_kept``, ``sparsify``, ``martens``, ``torch_sparse``), and larger f
 784 and 1024 at sparsities 0.3, 0.5 and 0.7; 64 and 784 at 0.1 and 0.9), each with a concrete
 sparsity and with one traced under ``jit``. The sampler draws a Bernoulli start and corrects it
 to exact counts, except where a neuron's zeros or kept weights are at most an eighth of its
-fan-in: there it places those few cells by the correction alone. The sparsities 0.3 to 0.7 take
-the start, 0.1 and 0.9 skip it; the tests hold for any correct sampler, whichever path it takes.
+fan-in: there it places those few cells by the correction alone. The sparsities 0.1 and 0.9 skip
+the start, every other case takes it; the tests hold for any correct sampler, whichever path it
+takes.
 
 The same checks run on deliberately wrong samplers to show that each of them fails at least the
 check it should, so a passing library is evidence, not an accident: Bernoulli, with replacement,
@@ -50,7 +51,7 @@ from scipy import stats
 import sparseinit
 
 # A correct sampler falls below this for a given key with probability 1e-6. The module makes
-# about 280 such checks of the library's masks, and a new sampler (or new keys) is a fresh draw
+# about 300 such checks of the library's masks, and a new sampler (or new keys) is a fresh draw
 # for each of them, so a correct one fails some check of the module with probability about 3e-4.
 # The wrong samplers of this module land many orders of magnitude below it (below 1e-30 in the
 # checks they must fail), so the cutoff separates the two with a wide margin on both sides.
@@ -460,8 +461,8 @@ def _correct_low_first(zeros, k):
 
 
 def _start_path(draw_start, correct=_correct_uniformly):
-    # A sampler that draws ``draw_start`` then ``correct`` on the start's path, uniform subsets
-    # at the extremes.
+    # A sampler that draws ``draw_start`` then ``correct`` on the start's path, and uniform
+    # subsets where the start is skipped.
     def sampler(rng, draws, neurons, fan_in, k):
         if not _uses_start(fan_in, k):
             return _uniform_subsets(rng, draws, neurons, fan_in, k)
@@ -506,7 +507,8 @@ _clumped_start = _start_path(_clumped)
 # The checks each of them must fail at the sample size of the library's tests on the start's
 # path (``test_larger_fan_in_masks_are_exact_uniform_and_independent``), with the p-values they
 # get there with numpy's generator seeded 0 (fan-in 64 at 0.3, 102400 neurons; 1024 at 0.7,
-# 25600 neurons). None of them fails the count check, and only the checks named fail by design.
+# 25600 neurons). None of them fails the count check; the checks named are those each one is
+# made to fail (some fail others too).
 START_PATH_WRONG = [
     # Positions near the low end are zeroed too often: positions, pooled positions, halves, near
     # pairs and across neurons all give p below 1e-300 at both sizes (the overlaps too, 1e-230
@@ -563,8 +565,8 @@ def test_start_path_wrong_samplers_are_right_where_the_start_is_skipped():
 @pytest.mark.parametrize(
     ("sparsity", "k"),
     [
-        (0.25, 5),  # zeros are the smaller set: the sampler places zeros in dense values
-        (0.8, 16),  # kept weights are the smaller set: the sampler places the kept weights
+        (0.25, 5),  # zeros are the smaller side
+        (0.8, 16),  # kept weights are the smaller side
     ],
 )
 def test_sparse_masks_are_exact_uniform_and_independent(sparsity, k):
@@ -597,8 +599,8 @@ def test_conv_kernel_masks_are_uniform_over_the_receptive_field():
 @pytest.mark.parametrize(
     ("sparsity", "k", "seed"),
     [
-        (0.4, 2, 3),  # 2 zeros of 5 are placed
-        (0.6, 3, 7),  # 2 kept weights of 5 are placed
+        (0.4, 2, 3),  # 2 zeros of 5
+        (0.6, 3, 7),  # 2 kept weights of 5
     ],
 )
 def test_every_subset_is_equally_likely(sparsity, k, seed):
@@ -614,8 +616,8 @@ def test_every_subset_is_equally_likely(sparsity, k, seed):
 @pytest.mark.parametrize(
     ("sparsity", "min_kept", "k"),
     [
-        (0.99, 3, 17),  # ceil(19.8) = 20 zeros capped at 17: the 3 kept weights are placed
-        (0.95, 16, 4),  # 19 zeros capped at 4: the zeros are placed
+        (0.99, 3, 17),  # ceil(19.8) = 20 zeros capped at 17: 3 kept weights
+        (0.95, 16, 4),  # 19 zeros capped at 4: 16 kept weights
     ],
 )
 def test_min_kept_masks_are_uniform(sparsity, min_kept, k):
