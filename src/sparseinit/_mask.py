@@ -285,8 +285,7 @@ def correct(
         removing = now > zeros
         remaining = jnp.abs(now - zeros)
         words = _proposal_words(key, first_chunk, chunks, num_neurons)
-        # Written out once: the claim's scatter and its gather both read the rows.
-        rows = _random.written_out((words % jnp.uint32(fan_in)).astype(jnp.int32))
+        rows = (words % jnp.uint32(fan_in)).astype(jnp.int32)
         number = lax.broadcasted_iota(claim_dtype, rows.shape, 0) + jnp.asarray(1, claim_dtype)
         on_side = is_zero == per_neuron(removing)
         claim = jnp.where(on_side, unclaimed, jnp.asarray(0, claim_dtype))

@@ -1,21 +1,21 @@
-"""JAX's default random generator, threefry-2x32, written out as one elementwise computation.
+"""Every random word of an initializer: threefry-2x32, written out as one elementwise computation.
 
-Every random number of an initializer comes from the key it is given. For the default key
-type, ``jax.random`` hashes counters with threefry-2x32 (Salmon et al. 2011, "Parallel random
-numbers: as easy as 1, 2, 3": twenty rounds of addition, rotation and xor on pairs of 32-bit
-words, with a key injection after every four). On CPU, JAX lowers the hash as a loop over its
-five blocks of rounds, which XLA compiles anew for every draw of a program and runs as five
-passes over the array. Written out, the twenty rounds are one elementwise computation that XLA
-fuses with the counters and with what consumes the words: ``bits`` of 784x256 words compiles
-in about 60 ms instead of 200 ms, and runs in about 0.8 ms instead of 1.5 ms, on a 2-core CPU.
+Every random number of an initializer comes from the key it is given. For the default key type,
+the words are hashed here with threefry-2x32 (Salmon et al. 2011, "Parallel random numbers: as
+easy as 1, 2, 3": twenty rounds of addition, rotation and xor on pairs of 32-bit words, with a
+key injection after every four), written out as one elementwise computation that XLA fuses with
+the counters and with what consumes the words; JAX lowers the same hash on CPU as a loop over
+its five blocks of rounds, which compiles and runs slower.
 
-:func:`bits` gives bit for bit what :func:`jax.random.bits` gives for a threefry key with
-``jax_threefry_partitionable`` on (JAX's default), in which the words of an array of any shape
-hash its elements' row-major indices; :func:`words` hashes any other counters, and
-:func:`split` gives what :func:`jax.random.split` gives.
-For any other key type or setting, and for arrays of ``2**32`` elements or more, they call
-``jax.random`` itself. Either way the numbers are JAX's: the choice changes only the compiled
-program, never the weights.
+**Whose stream.** For a threefry key, sparseinit owns its stream: every word comes from the
+key's two 32-bit words through the hash above, a fixed specification (a known-answer test pins
+it), so a JAX release cannot change which weights a key gives. The layout of the counters
+follows ``jax.random`` with ``jax_threefry_partitionable`` on (JAX's default): :func:`bits`
+hashes each element's row-major index as :func:`jax.random.bits` does, and :func:`split` gives
+what :func:`jax.random.split` gives, bit for bit (tests compare them with the running JAX);
+:func:`words` hashes counters of the caller's own (the mask's proposals). For any other key
+type, with the flag turned off, and for arrays of ``2**32`` elements or more, the words are
+``jax.random``'s, and follow JAX's releases.
 """
 
 import math
@@ -33,13 +33,15 @@ _KEY_PARITY = np.uint32(0x1BD11BDA)
 _BLOCKS = 5
 
 
+def _partitionable() -> bool:
+    # JAX's default since 0.5; should the flag go, its behaviour is the one that stays.
+    flag = getattr(jax, "threefry_partitionable", None)
+    return True if flag is None else bool(getattr(flag, "value", True))
+
+
 def applies(key: jax.Array, size: int = 0) -> bool:
     """Whether the words of ``key`` for an array of ``size`` elements may be computed here."""
-    return (
-        str(jax.random.key_impl(key)) == _IMPL
-        and bool(jax.threefry_partitionable.value)
-        and size < 2**32
-    )
+    return str(jax.random.key_impl(key)) == _IMPL and _partitionable() and size < 2**32
 
 
 def hash_pairs(key: jax.Array, x0: jax.Array, x1: jax.Array) -> tuple[jax.Array, jax.Array]:
