@@ -15,7 +15,6 @@ that call, the high-water mark being reset there (Linux's ``/proc/self/clear_ref
 import dataclasses
 import json
 import os
-import resource
 import statistics
 import subprocess
 import sys
@@ -100,8 +99,7 @@ def child_first_call(kind: str, shape: tuple[int, ...], sparsity: float) -> None
     peak = None
     if reset and before is not None and after is not None:
         peak = 1024 * (after[1] - before[0])
-    maxrss = 1024 * resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    print(json.dumps({"seconds": seconds, "peak_bytes": peak, "maxrss_bytes": maxrss}))
+    print(json.dumps({"seconds": seconds, "peak_bytes": peak}))
 
 
 # ---- the parent --------------------------------------------------------------------------

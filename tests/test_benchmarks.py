@@ -108,10 +108,20 @@ def _full_report():
     cold = {
         kind: {"total": [1.0], "imports": [0.5], "build": [0.5]} for kind in ("dense", "sparse")
     }
+    # Condensed 4x and masked 1.5x the dense milliseconds, in each program.
+    warm = {
+        (kind, op): _warm(ms * factor)
+        for op, ms in (("forward", 2.0), ("backward", 6.0), ("stream", 8.0))
+        for kind, factor in (("dense", 1.0), ("condensed", 4.0), ("masked", 1.5))
+    }
+    sizes = {"dense": 3 * 2**20, "condensed": 2**19, "masked": 3.25 * 2**20}
+    results = condensed.Results(
+        [condensed.Case((1024, 1024), 0.9, 32, warm)], {((1024, 1024), 0.9): sizes}
+    )
     return render.report(
         [("date", "today"), ("CPU", "a CPU")],
         {"run": "test"},
-        render.Report(rows=rows, first=first, large=large, cold=cold),
+        render.Report(rows=rows, first=first, large=large, condensed=results, cold=cold),
     )
 
 
@@ -146,6 +156,14 @@ def test_large_fanins_report_time_and_peak_memory_ratios():
     ]
     # Output 150528 * 64 * 4 bytes = 36.75 MiB; peaks 40 and 50 MiB.
     assert _table_row(section, "| 150528x64 | 0.5 | 36.8 |")[3:] == ["40", "50", "1.25x"]
+
+
+def test_condensed_kernels_are_reported_as_ratios_to_dense():
+    tables = _tables(_full_report().split("## Condensed kernels", 1)[1])
+    programs, sizes = tables[:3], tables[3]
+    for table, dense in zip(programs, ("2", "6", "8"), strict=True):
+        assert table[2] == ["1024x1024", "0.9", "32", dense, str(4 * int(dense)), "4.00x", "1.50x"]
+    assert sizes[2] == ["1024x1024", "0.9", "3", "0.5", "0.17x", "3.25", "1.08x"]
 
 
 def test_a_failed_child_is_reported_not_fatal(monkeypatch):
