@@ -5,6 +5,7 @@ import math
 import jax
 import jax.numpy as jnp
 import numpy as np
+import optax
 import pytest
 from flax import linen as nn
 from flax import nnx
@@ -142,8 +143,21 @@ def test_helpers_pass_every_parameter_to_sparse():
         dtype=jnp.bfloat16,
     )
     assert init == expected
+    transposed = sparseinit.flax.conv_transpose(
+        0.5, transpose_kernel=True, distribution="normal", min_kept=2, dtype=jnp.float16
+    )
+    assert transposed == sparseinit.sparse(
+        0.5, distribution="normal", min_kept=2, in_axis=-1, out_axis=-2, dtype=jnp.float16
+    )
+
+
+@pytest.mark.parametrize("axis", ["in_axis", "out_axis"])
+def test_embed_fixes_its_axes(axis):
+    # The embedding's axes are fixed: setting one is a mistake, even to the same value.
+    with pytest.raises(ValueError, match=rf"^embed: {axis}=0 cannot be set: an embedding table"):
+        sparseinit.flax.embed(0.5, **{axis: 0})
     with pytest.raises(TypeError):
-        sparseinit.flax.embed(0.5, in_axis=0)  # the embedding's axes are fixed
+        sparseinit.flax.embed(0.5, sparsity_typo=0.1)  # sparse's own check of its options
 
 
 def test_embed_rows_are_neurons():
@@ -236,3 +250,101 @@ def test_report_of_an_nnx_model():
     assert report["layers/0/kernel"].zeros_min == report["layers/0/kernel"].zeros_max == 90
     assert report["layers/1/kernel"].zeros_min == 8
     assert report.nonzero == 16 * 10 + 4 * 8
+
+
+# ---- CondensedLinear ----------------------------------------------------------------------
+
+
+def test_condensed_linear_is_nnx_linear_with_the_same_rngs():
+    init = sparseinit.sparse(0.9)
+    layer = sparseinit.flax.CondensedLinear(200, 48, kernel_init=init, rngs=nnx.Rngs(0))
+    dense = nnx.Linear(
+        200, 48, kernel_init=init, bias_init=nnx.initializers.normal(), rngs=nnx.Rngs(0)
+    )
+    kernel = layer.condensed()
+    assert isinstance(kernel, sparseinit.Condensed)
+    assert (layer.values.shape, layer.indices.shape, layer.bias.shape) == ((20, 48),) * 2 + ((48,),)
+    np.testing.assert_array_equal(kernel.todense(), dense.kernel[...])
+    # The layer's output is nnx.Linear's with the same kernel and bias.
+    dense.bias[...] = jax.random.normal(jax.random.key(1), (48,))
+    layer.bias[...] = dense.bias[...]
+    for rows in (3, 400):  # the gather, then the dense kernel
+        x = jax.random.normal(jax.random.key(2), (rows, 200))
+        np.testing.assert_allclose(layer(x), dense(x), rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize(
+    ("param_dtype", "dtype", "x_dtype"),
+    [
+        (jnp.bfloat16, None, jnp.float32),
+        (jnp.float32, None, jnp.bfloat16),
+        (jnp.float32, jnp.float16, jnp.float32),
+    ],
+)
+def test_condensed_linear_promotes_dtypes_like_nnx_linear(param_dtype, dtype, x_dtype):
+    kwargs = {"param_dtype": param_dtype, "dtype": dtype, "kernel_init": sparseinit.sparse(0.5)}
+    layer = sparseinit.flax.CondensedLinear(16, 4, **kwargs, rngs=nnx.Rngs(0))
+    dense = nnx.Linear(16, 4, **kwargs, rngs=nnx.Rngs(0))
+    assert layer.values.dtype == jnp.dtype(param_dtype)
+    x = jnp.ones((2, 16), x_dtype)
+    assert layer(x).dtype == dense(x).dtype
+    np.testing.assert_allclose(
+        np.asarray(layer(x), np.float32), np.asarray(dense(x), np.float32), rtol=1e-2
+    )
+
+
+def test_condensed_linear_without_bias_and_with_martens_and_sparsify():
+    layer = sparseinit.flax.CondensedLinear(
+        30, 5, kernel_init=sparseinit.martens(4), use_bias=False, rngs=nnx.Rngs(0)
+    )
+    assert layer.bias is None
+    assert layer.values.shape == (4, 5)
+    x = jnp.ones((2, 30))
+    np.testing.assert_allclose(layer(x), x @ layer.condensed().todense(), rtol=1e-6)
+    wrapped = sparseinit.sparsify(nnx.initializers.lecun_normal(), 0.8)
+    assert sparseinit.flax.CondensedLinear(
+        30, 5, kernel_init=wrapped, rngs=nnx.Rngs(0)
+    ).values.shape == (6, 5)
+
+
+def test_condensed_linear_trains_the_kept_weights_only():
+    model = sparseinit.flax.CondensedLinear(
+        64, 8, kernel_init=sparseinit.sparse(0.75), rngs=nnx.Rngs(0)
+    )
+    indices = np.asarray(model.indices[...])
+    initial = np.asarray(model.values[...])
+    optimizer = nnx.Optimizer(model, optax.adam(1e-2), wrt=nnx.Param)
+    # The optimizer's state is condensed: (k, out) for the kept weights, (out,) for the bias.
+    shapes = {leaf.shape for leaf in jax.tree.leaves(nnx.state(optimizer, nnx.optimizer.OptState))}
+    assert shapes == {(), (16, 8), (8,)}
+    assert set(nnx.state(model, nnx.Param).keys()) == {"values", "bias"}
+    assert set(nnx.state(model, sparseinit.flax.CondensedIndices).keys()) == {"indices"}
+
+    x = jax.random.normal(jax.random.key(1), (32, 64))
+    target = jax.random.normal(jax.random.key(2), (32, 8))
+
+    def loss_fn(model):
+        return jnp.mean((model(x) - target) ** 2)
+
+    @nnx.jit
+    def step(model, optimizer):
+        loss, grads = nnx.value_and_grad(loss_fn)(model)
+        optimizer.update(model, grads)
+        return loss
+
+    losses = [float(step(model, optimizer)) for _ in range(20)]
+    assert losses[-1] < 0.9 * losses[0]
+    np.testing.assert_array_equal(model.indices[...], indices)
+    assert not np.array_equal(model.values[...], initial)
+    assert model.condensed().k == 16  # ceil(0.75 * 64) zeros of 64 inputs
+
+
+def test_condensed_linear_rejects_initializers_without_a_per_output_support():
+    with pytest.raises(ValueError, match=r"^CondensedLinear: kernel_init must be a sparseinit"):
+        sparseinit.flax.CondensedLinear(
+            8, 4, kernel_init=nnx.initializers.lecun_normal(), rngs=nnx.Rngs(0)
+        )
+    with pytest.raises(ValueError, match=r"^CondensedLinear: kernel_init must count its zeros"):
+        sparseinit.flax.CondensedLinear(
+            8, 4, kernel_init=sparseinit.torch_sparse(0.5), rngs=nnx.Rngs(0)
+        )

@@ -1,32 +1,28 @@
-"""Flax helpers: initializers with the axes of Flax's embedding and transposed kernels, a report.
+"""Flax helpers: initializers for embedding and transposed kernels, a condensed layer, a report.
 
 Dense and Conv kernels (``(..., in, out)``) take :func:`sparseinit.sparse` and friends as they
 are. Two Flax layouts put the neuron elsewhere; the factories here set the axes for them.
+:class:`CondensedLinear` is an NNX ``Linear`` that stores and trains the kept weights only.
 Importing this module imports Flax; ``import sparseinit`` does not.
 """
 
 from typing import Any
 
+import jax
+import jax.numpy as jnp
 from flax import nnx
+from flax.nnx.nn import dtypes
+from jaxtyping import Array, ArrayLike, Inexact, Shaped
 
+from sparseinit._condensed import Condensed
 from sparseinit._initializers import SparseInit, sparse
-from sparseinit._typing import AxisLike, DTypeLike, ScalarLike
+from sparseinit._typing import ScalarLike
 from sparseinit.report import SparsityReport, sparsity_report
 
-__all__ = ["conv_transpose", "embed", "report"]
+__all__ = ["CondensedIndices", "CondensedLinear", "conv_transpose", "embed", "report"]
 
 
-def embed(
-    sparsity: ScalarLike = 0.9,
-    *,
-    distribution: str = "uniform",
-    scale: ScalarLike = 1.0,
-    rounding: str = "ceil",
-    rescale: bool = False,
-    min_kept: ScalarLike = 0,
-    batch_axis: AxisLike = (),
-    dtype: DTypeLike = None,
-) -> SparseInit:
+def embed(sparsity: ScalarLike = 0.9, **options: Any) -> SparseInit:
     """:func:`sparseinit.sparse` for an ``Embed`` table ``(num_embeddings, features)``.
 
     Each embedding vector (a row) is a neuron: it gets exactly ``R(sparsity * features)``
@@ -36,17 +32,18 @@ def embed(
 
     Args:
         sparsity: fraction of each embedding vector set to zero.
-        distribution: as for :func:`sparseinit.sparse`.
-        scale: as for :func:`sparseinit.sparse`.
-        rounding: as for :func:`sparseinit.sparse`.
-        rescale: as for :func:`sparseinit.sparse`.
-        min_kept: as for :func:`sparseinit.sparse`.
-        batch_axis: axes of stacked tables, each with its own masks.
-        dtype: the default dtype.
+        **options: the keyword arguments of :func:`sparseinit.sparse` (``distribution``,
+            ``scale``, ``rounding``, ``rescale``, ``min_kept``, ``dtype``, and
+            ``batch_axis`` for stacked tables, each with its own masks), but not the axes,
+            which the table fixes.
 
     Returns:
         A :class:`sparseinit.SparseInit` for ``nnx.Embed(..., embedding_init=...)`` or
         ``nn.Embed(..., embedding_init=...)``.
+
+    Raises:
+        ValueError: if ``options`` set ``in_axis`` or ``out_axis``, or as
+            :func:`sparseinit.sparse` does.
 
     Examples:
         >>> import jax, sparseinit.flax
@@ -54,33 +51,18 @@ def embed(
         >>> set((table == 0).sum(axis=1).tolist())  # per embedding vector: 0.75 * 64
         {48}
     """
-    return sparse(
-        sparsity,
-        distribution=distribution,
-        scale=scale,
-        rounding=rounding,
-        rescale=rescale,
-        min_kept=min_kept,
-        in_axis=-1,
-        out_axis=-2,
-        batch_axis=batch_axis,
-        dtype=dtype,
-    )
+    fixed = sorted({"in_axis", "out_axis"} & options.keys())
+    if fixed:
+        raise ValueError(
+            f"embed: {fixed[0]}={options[fixed[0]]!r} cannot be set: an embedding table "
+            "(num_embeddings, features) has in_axis=-1 and out_axis=-2; use sparseinit.sparse "
+            "for other axes"
+        )
+    return sparse(sparsity, in_axis=-1, out_axis=-2, **options)
 
 
 def conv_transpose(
-    sparsity: ScalarLike = 0.9,
-    *,
-    transpose_kernel: bool = False,
-    distribution: str = "uniform",
-    scale: ScalarLike = 1.0,
-    rounding: str = "ceil",
-    rescale: bool = False,
-    min_kept: ScalarLike = 0,
-    in_axis: AxisLike | None = None,
-    out_axis: AxisLike | None = None,
-    batch_axis: AxisLike = (),
-    dtype: DTypeLike = None,
+    sparsity: ScalarLike = 0.9, *, transpose_kernel: bool = False, **options: Any
 ) -> SparseInit:
     """:func:`sparseinit.sparse` for a ``ConvTranspose`` kernel.
 
@@ -91,23 +73,17 @@ def conv_transpose(
     Args:
         sparsity: fraction of each output unit's fan-in set to zero.
         transpose_kernel: the layer's ``transpose_kernel``.
-        distribution: as for :func:`sparseinit.sparse`.
-        scale: as for :func:`sparseinit.sparse`.
-        rounding: as for :func:`sparseinit.sparse`.
-        rescale: as for :func:`sparseinit.sparse`.
-        min_kept: as for :func:`sparseinit.sparse`.
-        in_axis: the input axis or axes; ``None`` is the layout's (``-2``, or ``-1`` with
-            ``transpose_kernel=True``).
-        out_axis: the output axis or axes; ``None`` is the layout's (``-1``, or ``-2``).
-        batch_axis: axes of stacked kernels, each with its own masks.
-        dtype: the default dtype.
+        **options: the keyword arguments of :func:`sparseinit.sparse` (``distribution``,
+            ``scale``, ``rounding``, ``rescale``, ``min_kept``, ``batch_axis``, ``dtype``,
+            ``in_axis`` and ``out_axis``). The axes default to the layout's: ``-2`` and
+            ``-1``, or ``-1`` and ``-2`` with ``transpose_kernel=True``.
 
     Returns:
         A :class:`sparseinit.SparseInit`.
 
     Raises:
         ValueError: if ``in_axis`` or ``out_axis`` is given with ``transpose_kernel=True`` and
-            differs from the axis that layout fixes.
+            differs from the axis that layout fixes, or as :func:`sparseinit.sparse` does.
 
     Examples:
         >>> import jax, sparseinit.flax
@@ -119,25 +95,143 @@ def conv_transpose(
     layout = (
         {"in_axis": -1, "out_axis": -2} if transpose_kernel else {"in_axis": -2, "out_axis": -1}
     )
-    given = {"in_axis": in_axis, "out_axis": out_axis}
-    for name, axis in given.items():
-        if transpose_kernel and axis is not None and axis != layout[name]:
+    for name, axis in layout.items():
+        given = options.get(name)
+        if transpose_kernel and given is not None and given != axis:
             raise ValueError(
-                f"conv_transpose: {name}={axis!r} conflicts with transpose_kernel=True, whose "
+                f"conv_transpose: {name}={given!r} conflicts with transpose_kernel=True, whose "
                 f"kernel (*window, out, in) has in_axis=-1 and out_axis=-2; leave {name} out"
             )
-    return sparse(
-        sparsity,
-        distribution=distribution,
-        scale=scale,
-        rounding=rounding,
-        rescale=rescale,
-        min_kept=min_kept,
-        in_axis=layout["in_axis"] if in_axis is None else in_axis,
-        out_axis=layout["out_axis"] if out_axis is None else out_axis,
-        batch_axis=batch_axis,
-        dtype=dtype,
-    )
+        if given is None:
+            options[name] = axis
+    return sparse(sparsity, **options)
+
+
+class CondensedIndices(nnx.Variable):
+    """The fan-in positions of a :class:`CondensedLinear`'s kept weights.
+
+    A variable of its own type, not an ``nnx.Param``: ``nnx.Optimizer(model, tx,
+    wrt=nnx.Param)``, ``nnx.grad`` and ``nnx.state(model, nnx.Param)`` leave it out, so the
+    support stays the one the initializer drew.
+    """
+
+
+_DEFAULT_KERNEL_INIT = sparse(0.9)
+_DEFAULT_BIAS_INIT = nnx.initializers.zeros_init()
+
+
+class CondensedLinear(nnx.Module):
+    """An ``nnx.Linear`` whose kernel is stored condensed: the kept weights are the parameters.
+
+    The kernel ``(in_features, out_features)`` is drawn by ``kernel_init.condensed`` (the same
+    weights as ``kernel_init`` draws for ``nnx.Linear``, bit for bit, from the same
+    ``rngs``) and kept as a :class:`sparseinit.Condensed`: the ``k`` kept weights of each output
+    are ``values``, an ``nnx.Param`` of shape ``(k, out_features)``, and their input rows are
+    ``indices``, a :class:`CondensedIndices` (not trained). Parameters, gradients and optimizer
+    state are ``k / in_features`` of a dense layer's, and the support cannot change in
+    training. The call is ``x @ kernel + bias`` with ``nnx.Linear``'s dtype promotion.
+
+    Args:
+        in_features: the number of input features.
+        out_features: the number of output features.
+        kernel_init: a sparseinit initializer that counts its zeros per output (``sparse``,
+            ``sparsify``, ``martens``; ``torch_sparse`` counts per input and is refused).
+        use_bias: whether to add a bias.
+        bias_init: the bias initializer.
+        dtype: the dtype of the computation; ``None`` infers it from the input and parameters.
+        param_dtype: the dtype of ``values`` and the bias.
+        rngs: the layer's ``nnx.Rngs``: the kernel and the bias each take a ``params`` key,
+            as in ``nnx.Linear``.
+
+    Raises:
+        ValueError: if ``kernel_init`` has no ``condensed`` method, or does not count its zeros
+            per output.
+
+    Examples:
+        >>> import jax, jax.numpy as jnp, sparseinit
+        >>> from flax import nnx
+        >>> from sparseinit.flax import CondensedLinear
+        >>> layer = CondensedLinear(784, 256, kernel_init=sparseinit.sparse(0.9), rngs=nnx.Rngs(0))
+        >>> layer.values.shape, layer.indices.shape  # ceil(0.9 * 784) = 706 zeros: 78 kept
+        ((78, 256), (78, 256))
+        >>> jax.tree.map(jnp.shape, nnx.state(layer, nnx.Param))
+        State({
+          'bias': Param(
+            value=(256,)
+          ),
+          'values': Param(
+            value=(78, 256)
+          )
+        })
+        >>> layer(jnp.ones((32, 784))).shape
+        (32, 256)
+        >>> layer.condensed().todense().shape
+        (784, 256)
+    """
+
+    def __init__(
+        self,
+        in_features: int,
+        out_features: int,
+        *,
+        kernel_init: Any = _DEFAULT_KERNEL_INIT,
+        use_bias: bool = True,
+        bias_init: Any = _DEFAULT_BIAS_INIT,
+        dtype: Any = None,
+        param_dtype: Any = jnp.float32,
+        rngs: nnx.Rngs,
+    ):
+        if not callable(getattr(kernel_init, "condensed", None)):
+            raise ValueError(
+                "CondensedLinear: kernel_init must be a sparseinit initializer with a condensed "
+                f"method (sparse, sparsify or martens), got {kernel_init!r}"
+            )
+        kernel = kernel_init.condensed(rngs.params(), (in_features, out_features), param_dtype)
+        if not kernel.is_dense_layout:
+            raise ValueError(
+                f"CondensedLinear: kernel_init must count its zeros per output (out_axis=-1, no "
+                f"batch_axis), got {kernel_init!r}, whose neurons are the axes "
+                f"{kernel.neuron_axes} of the ({in_features}, {out_features}) kernel"
+            )
+        self.values = nnx.Param(kernel.values)
+        self.indices = CondensedIndices(kernel.indices)
+        self.bias: nnx.Param[jax.Array] | None
+        if use_bias:
+            self.bias = nnx.Param(bias_init(rngs.params(), (out_features,), param_dtype))
+        else:
+            self.bias = nnx.data(None)
+        self.in_features = in_features
+        self.out_features = out_features
+        self.use_bias = use_bias
+        self.dtype = dtype
+        self.param_dtype = param_dtype
+
+    def condensed(self) -> Condensed:
+        """The layer's kernel: its current ``values`` at its ``indices``.
+
+        Returns:
+            A :class:`sparseinit.Condensed` of shape ``(in_features, out_features)``.
+        """
+        return Condensed(
+            self.values[...], self.indices[...], (self.in_features, self.out_features), (1,)
+        )
+
+    def __call__(self, x: Shaped[ArrayLike, "..."]) -> Inexact[Array, "..."]:
+        """``x @ kernel + bias`` for ``x`` of shape ``(..., in_features)``.
+
+        Args:
+            x: the input; its last axis is the layer's ``in_features``.
+
+        Returns:
+            An array of shape ``(..., out_features)``.
+        """
+        bias = self.bias[...] if self.bias is not None else None
+        x, values, bias = dtypes.promote_dtype((x, self.values[...], bias), dtype=self.dtype)
+        kernel = Condensed(values, self.indices[...], (self.in_features, self.out_features), (1,))
+        y = x @ kernel
+        if bias is not None:
+            y = y + bias
+        return y
 
 
 def report(model: Any, *, out_axis: Any = None, batch_axis: Any = ()) -> SparsityReport:
