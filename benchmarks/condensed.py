@@ -193,4 +193,6 @@ def measure(
             for sparsity in sparsities:
                 mine = {(kind, op): w for (kind, s, op), w in warm.items() if s in (None, sparsity)}
                 results.cases.append(Case(shape, sparsity, batch, mine))
+    # Measured by shape and batch; reported by shape, sparsity and batch.
+    results.cases.sort(key=lambda c: (shapes.index(c.shape), c.sparsity, c.batch))
     return results
