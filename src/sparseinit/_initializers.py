@@ -73,9 +73,11 @@ def sparse(
     batch_axis: AxisLike = (),
     dtype: DTypeLike = None,
 ) -> SparseInit:
-    r"""SparseInit: exactly ``R(sparsity * fan_in)`` zeros per neuron, the rest at LeCun scale.
+    r"""SparseInit: ``R(sparsity * fan_in)`` zeros per neuron, the rest from ``U(±1/sqrt(fan_in))``.
 
-    Every neuron (an index along ``out_axis`` and each ``batch_axis``) gets its zeros at a
+    ``R`` is the rounding rule (``ceil`` by default, ``round`` half up, or ``floor``) applied to
+    the product read as the decimal you meant (``0.07 * 100`` is 7). Every neuron (an index
+    along ``out_axis`` and each ``batch_axis``) gets its zeros at a
     uniformly random subset of its fan-in (all other axes), drawn without replacement and
     independently of every other neuron. The kept weights are drawn from
 

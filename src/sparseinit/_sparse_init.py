@@ -1,6 +1,5 @@
 """``sparse_init``: a drop-in for the functional JAX ``sparse_init`` the project started from."""
 
-import dataclasses
 import numbers
 from typing import Any
 
@@ -10,9 +9,10 @@ import numpy as np
 from jaxtyping import Array, Float
 
 from sparseinit._checks import check_choice, check_unit_interval
-from sparseinit._initializers import SparseInit
-from sparseinit._pipeline import Rank, draw_weights
+from sparseinit._count import BySparsity
+from sparseinit._pipeline import Rank, Recipe, draw_weights
 from sparseinit._typing import KeyLike, ShapeLike, SparseInitSparsity
+from sparseinit._values import Distribution
 
 INIT_TYPES = ("uniform", "normal")
 
@@ -76,14 +76,12 @@ def sparse_init(
             "kernel_init=sparseinit.sparse(0.9, rounding='round'), the same rule for Flax's "
             "(in, out) kernels"
         )
-    # sparse() with the seed's axes and rounding: its arguments are all checked here, so the
-    # initializer is made directly; the call checks the shape (exactly 2-D) and the key.
-    init = SparseInit(
-        sparsity=check_unit_interval(name, "sparsity", sparsity),
-        distribution=init_type,
-        rounding="round",
-        in_axis=-1,
-        out_axis=-2,
+    # sparse()'s recipe with the seed's axes, rounding, rank and dtype; the call checks the
+    # shape (exactly 2-D) and the key.
+    recipe = Recipe(
+        axes=(-1, -2, ()),
+        count=BySparsity(check_unit_interval(name, "sparsity", sparsity), "round"),
+        values=Distribution(init_type, 1.0, per_fan_in=True),
+        rank=Rank(2, "(fan_out, fan_in)"),
     )
-    recipe = dataclasses.replace(init._recipe(), rank=Rank(2, "(fan_out, fan_in)"))
     return draw_weights(name, recipe, key, shape, "float32", None)
