@@ -180,7 +180,9 @@ def newest(session: nox.Session) -> None:
     """
     session.install("--upgrade", "--upgrade-strategy", "eager", "-e", ".[test]")
     listing = session.run("python", "-m", "pip", "list", silent=True) or ""
-    session.log("\n".join(line for line in listing.splitlines() if "jax" in line))
+    for line in listing.splitlines():
+        if line.startswith("jax"):
+            session.log(line)
     if session.posargs:
         session.run("pytest", *session.posargs)
         return
