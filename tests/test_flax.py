@@ -348,3 +348,29 @@ def test_condensed_linear_rejects_initializers_without_a_per_output_support():
         sparseinit.flax.CondensedLinear(
             8, 4, kernel_init=sparseinit.torch_sparse(0.5), rngs=nnx.Rngs(0)
         )
+
+
+def test_linen_condensed_dense_is_nn_dense_with_the_same_key():
+    init = sparseinit.sparse(0.8)
+    x = jax.random.normal(jax.random.key(1), (5, 50))
+    layer = sparseinit.flax.CondensedDense(12, kernel_init=init)
+    variables = layer.init(jax.random.key(0), x)
+    assert jax.tree.map(jnp.shape, variables) == {
+        "params": {"bias": (12,), "values": (10, 12)},
+        "sparsity": {"indices": (10, 12)},
+    }
+    dense = nn.Dense(12, kernel_init=init).init(jax.random.key(0), x)["params"]
+    kernel = sparseinit.Condensed(
+        variables["params"]["values"], variables["sparsity"]["indices"], (50, 12), (1,)
+    )
+    np.testing.assert_array_equal(kernel.todense(), dense["kernel"])
+    np.testing.assert_allclose(
+        layer.apply(variables, x), x @ dense["kernel"] + dense["bias"], rtol=1e-5, atol=1e-6
+    )
+    # An optimizer of params sees the kept weights and the bias only, and they train.
+    grads = jax.grad(lambda p: jnp.sum(layer.apply({**variables, "params": p}, x) ** 2))(
+        variables["params"]
+    )
+    assert jax.tree.map(jnp.shape, grads) == {"bias": (12,), "values": (10, 12)}
+    with pytest.raises(Exception, match=r"indices|sparsity"):
+        layer.apply({"params": variables["params"]}, x)

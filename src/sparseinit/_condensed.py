@@ -25,9 +25,9 @@ __all__ = ["Condensed", "compact", "condense"]
 
 # ``x @ c`` gathers the inputs of every kept weight, a (rows, k, out) intermediate; above this
 # many elements the gather costs more on CPU than scattering the kernel into a dense one and
-# calling the dense matmul (measured at 1024x1024 and sparsity 0.9: the gather wins at batch 1
-# and 8, loses from batch 32 on).
-_GATHER_LIMIT = 1 << 20
+# calling the dense matmul (measured at 1024x1024 and sparsity 0.9, k = 102: the gather is
+# faster up to batch 16, slower from batch 32 on).
+_GATHER_LIMIT = 1 << 21
 
 
 @functools.partial(

@@ -2,7 +2,8 @@
 
 Dense and Conv kernels (``(..., in, out)``) take :func:`sparseinit.sparse` and friends as they
 are. Two Flax layouts put the neuron elsewhere; the factories here set the axes for them.
-:class:`CondensedLinear` is an NNX ``Linear`` that stores and trains the kept weights only.
+:class:`CondensedLinear` (NNX) and :class:`CondensedDense` (Linen) store and train the kept
+weights only.
 Importing this module imports Flax; ``import sparseinit`` does not.
 """
 
@@ -10,6 +11,7 @@ from typing import Any
 
 import jax
 import jax.numpy as jnp
+from flax import linen as nn
 from flax import nnx
 from flax.nnx.nn import dtypes
 from jaxtyping import Array, ArrayLike, Inexact, Shaped
@@ -120,6 +122,25 @@ _DEFAULT_KERNEL_INIT = sparse(0.9)
 _DEFAULT_BIAS_INIT = nnx.initializers.zeros_init()
 
 
+def _draw_condensed(
+    layer: str, kernel_init: Any, key: jax.Array, shape: tuple[int, int], dtype: Any
+) -> Condensed:
+    """The layer's condensed kernel, drawn by ``kernel_init.condensed``, checked to be Dense."""
+    if not callable(getattr(kernel_init, "condensed", None)):
+        raise ValueError(
+            f"{layer}: kernel_init must be a sparseinit initializer with a condensed method "
+            f"(sparse, sparsify or martens), got {kernel_init!r}"
+        )
+    kernel = kernel_init.condensed(key, shape, dtype)
+    if not kernel.is_dense_layout:
+        raise ValueError(
+            f"{layer}: kernel_init must count its zeros per output (out_axis=-1, no "
+            f"batch_axis), got {kernel_init!r}, whose neurons are the axes "
+            f"{kernel.neuron_axes} of the {shape} kernel"
+        )
+    return kernel
+
+
 class CondensedLinear(nnx.Module):
     """An ``nnx.Linear`` whose kernel is stored condensed: the kept weights are the parameters.
 
@@ -181,18 +202,9 @@ class CondensedLinear(nnx.Module):
         param_dtype: Any = jnp.float32,
         rngs: nnx.Rngs,
     ):
-        if not callable(getattr(kernel_init, "condensed", None)):
-            raise ValueError(
-                "CondensedLinear: kernel_init must be a sparseinit initializer with a condensed "
-                f"method (sparse, sparsify or martens), got {kernel_init!r}"
-            )
-        kernel = kernel_init.condensed(rngs.params(), (in_features, out_features), param_dtype)
-        if not kernel.is_dense_layout:
-            raise ValueError(
-                f"CondensedLinear: kernel_init must count its zeros per output (out_axis=-1, no "
-                f"batch_axis), got {kernel_init!r}, whose neurons are the axes "
-                f"{kernel.neuron_axes} of the ({in_features}, {out_features}) kernel"
-            )
+        kernel = _draw_condensed(
+            "CondensedLinear", kernel_init, rngs.params(), (in_features, out_features), param_dtype
+        )
         self.values = nnx.Param(kernel.values)
         self.indices = CondensedIndices(kernel.indices)
         self.bias: nnx.Param[jax.Array] | None
@@ -229,6 +241,75 @@ class CondensedLinear(nnx.Module):
         x, values, bias = dtypes.promote_dtype((x, self.values[...], bias), dtype=self.dtype)
         kernel = Condensed(values, self.indices[...], (self.in_features, self.out_features), (1,))
         y = x @ kernel
+        if bias is not None:
+            y = y + bias
+        return y
+
+
+class CondensedDense(nn.Module):
+    """The Linen twin of :class:`CondensedLinear`: an ``nn.Dense`` storing the kept weights only.
+
+    ``params`` holds ``values`` ``(k, features)`` and ``bias``; the indices are in the
+    ``"sparsity"`` collection (``indices``), which an optimizer of ``params`` never sees. Pass
+    every collection that ``init`` returned to ``apply``. With the same key the kernel is the
+    one ``nn.Dense(features, kernel_init=kernel_init)`` draws.
+
+    Attributes:
+        features: the number of output features.
+        kernel_init: a sparseinit initializer that counts its zeros per output.
+        use_bias: whether to add a bias.
+        bias_init: the bias initializer.
+        dtype: the dtype of the computation; ``None`` infers it from the input and parameters.
+        param_dtype: the dtype of ``values`` and the bias.
+
+    Examples:
+        >>> import jax, jax.numpy as jnp, sparseinit
+        >>> from sparseinit.flax import CondensedDense
+        >>> layer = CondensedDense(16, kernel_init=sparseinit.sparse(0.75))
+        >>> variables = layer.init(jax.random.key(0), jnp.ones((1, 64)))
+        >>> jax.tree.map(jnp.shape, variables)
+        {'params': {'bias': (16,), 'values': (16, 16)}, 'sparsity': {'indices': (16, 16)}}
+        >>> layer.apply(variables, jnp.ones((8, 64))).shape
+        (8, 16)
+    """
+
+    features: int
+    kernel_init: Any = _DEFAULT_KERNEL_INIT
+    use_bias: bool = True
+    bias_init: Any = _DEFAULT_BIAS_INIT
+    dtype: Any = None
+    param_dtype: Any = jnp.float32
+
+    @nn.compact
+    def __call__(self, x: Shaped[ArrayLike, "..."]) -> Inexact[Array, "..."]:
+        """``x @ kernel + bias`` for ``x`` of shape ``(..., in_features)``."""
+        shape = (int(jnp.shape(x)[-1]), self.features)
+        drawn: list[Condensed] = []
+
+        def draw(key: jax.Array | None) -> Condensed:
+            # values and indices come from one draw: the key nn.Dense gives its kernel.
+            if not drawn:
+                if key is None:
+                    raise ValueError(
+                        "CondensedDense: the 'sparsity' collection (the kernel's indices) is "
+                        "missing: pass every collection that init returned to apply"
+                    )
+                drawn.append(
+                    _draw_condensed(
+                        "CondensedDense", self.kernel_init, key, shape, self.param_dtype
+                    )
+                )
+            return drawn[0]
+
+        values = self.param("values", lambda key: draw(key).values)
+        indices = self.variable("sparsity", "indices", lambda: draw(None).indices).value
+        bias = (
+            self.param("bias", self.bias_init, (self.features,), self.param_dtype)
+            if self.use_bias
+            else None
+        )
+        x, values, bias = dtypes.promote_dtype((x, values, bias), dtype=self.dtype)
+        y = x @ Condensed(values, indices, shape, (1,))
         if bias is not None:
             y = y + bias
         return y
