@@ -12,7 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import sparseinit
-from sparseinit._condensed import compact
+from sparseinit._condensed import _gather_is_faster, compact
 from sparseinit._layout import Layout
 from tests.conftest import X64
 
@@ -252,6 +252,10 @@ def test_pytree_children_are_values_and_indices():
     doubled = jax.jit(lambda c: jax.tree.map(lambda v: v * 2, c))(c)
     np.testing.assert_array_equal(doubled.values, c.values * 2)
     assert repr(c) == "Condensed(shape=(8, 4), k=4, dtype=float32, neuron_axes=(1,))"
+    # Static fields given as lists become tuples, so that jit can hash them.
+    listed = sparseinit.Condensed(c.values, c.indices, [8, 4], [np.int64(1)])
+    assert (listed.shape, listed.neuron_axes) == ((8, 4), (1,))
+    np.testing.assert_array_equal(jax.jit(lambda c: c.todense())(listed), c.todense())
 
 
 def test_to_bcoo_for_every_layout():
@@ -357,3 +361,17 @@ def test_matmul_checks_the_input_axis():
         jnp.ones((3, 100)) @ _kernel()
     with pytest.raises(ValueError, match=r"y of shape \(48, \.\.\.\) .* got \(3,\)"):
         _kernel() @ jnp.ones(3)
+
+
+@pytest.mark.parametrize(
+    ("rows", "k", "fan_in", "gathers"),
+    [
+        (16, 102, 1024, True),  # 1024x1024 at 0.9: the gather up to batch 16 ...
+        (32, 102, 1024, False),  # ... the dense kernel from 32
+        (256, 11, 1024, True),  # at 0.99 the gather at every batch measured
+        (32, 40, 4096, True),  # 4096x4096 at 0.99
+        (4096, 11, 1024, False),  # past 2**24 gathered elements
+    ],
+)
+def test_the_matmul_route_follows_the_measured_costs(rows, k, fan_in, gathers):
+    assert _gather_is_faster(rows, k, fan_in, fan_in) is gathers
