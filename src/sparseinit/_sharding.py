@@ -34,8 +34,10 @@ def _auto(sharding: Any) -> Any:
     return NamedSharding(auto, sharding.spec, memory_kind=sharding.memory_kind)
 
 
-def run_auto(sharding: Any, fn: Callable[[], jax.Array]) -> jax.Array:
+def run_auto(sharding: Any, fn: Callable[[], Any]) -> Any:
     """Runs ``fn()`` with every mesh axis ``Auto`` and returns its result placed as ``sharding``.
+
+    ``fn`` returns an array, or a tuple of arrays with ``sharding`` a tuple of shardings.
 
     With an ``Explicit`` mesh (from ``sharding`` or the context set by ``jax.set_mesh``) this
     is ``jax.sharding.auto_axes``: inside, :func:`constrain` can steer the partitioner, and
