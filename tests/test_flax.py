@@ -266,7 +266,7 @@ def test_condensed_linear_is_nnx_linear_with_the_same_rngs():
     assert (layer.values.shape, layer.indices.shape, layer.bias.shape) == ((20, 48),) * 2 + ((48,),)
     np.testing.assert_array_equal(kernel.todense(), dense.kernel[...])
     # The layer's output is nnx.Linear's with the same kernel and bias.
-    dense.bias[...] = jax.random.normal(jax.random.key(1), (48,))
+    dense.bias[...] = jax.random.normal(jax.random.key(1), (48,), jnp.float32)
     layer.bias[...] = dense.bias[...]
     for rows in (3, 400):  # the gather, then the dense kernel
         x = jax.random.normal(jax.random.key(2), (rows, 200))
