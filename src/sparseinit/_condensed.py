@@ -186,13 +186,9 @@ class Condensed:
         neuron_dims = tuple(self.shape[a] for a in layout.neuron_axes)
         rows = jnp.asarray(self.indices).reshape(-1)
         cols = jnp.tile(jnp.arange(n, dtype=rows.dtype), self.k)
-        coords = [None] * len(self.shape)
-        for axis, coord in zip(layout.fan_axes, jnp.unravel_index(rows, fan_dims), strict=True):
-            coords[axis] = coord
-        for axis, coord in zip(
-            layout.neuron_axes, jnp.unravel_index(cols, neuron_dims), strict=True
-        ):
-            coords[axis] = coord
+        by_axis = dict(zip(layout.fan_axes, jnp.unravel_index(rows, fan_dims), strict=True))
+        by_axis.update(zip(layout.neuron_axes, jnp.unravel_index(cols, neuron_dims), strict=True))
+        coords = [by_axis[axis] for axis in range(len(self.shape))]
         indices = jnp.stack(coords, axis=-1).astype(jnp.int32)
         return sparse.BCOO((jnp.asarray(self.values).reshape(-1), indices), shape=self.shape)
 
