@@ -118,10 +118,6 @@ class CondensedIndices(nnx.Variable):
     """
 
 
-_DEFAULT_KERNEL_INIT = sparse(0.9)
-_DEFAULT_BIAS_INIT = nnx.initializers.zeros_init()
-
-
 def _draw_condensed(
     layer: str, kernel_init: Any, key: jax.Array, shape: tuple[int, int], dtype: Any
 ) -> Condensed:
@@ -195,9 +191,9 @@ class CondensedLinear(nnx.Module):
         in_features: int,
         out_features: int,
         *,
-        kernel_init: Any = _DEFAULT_KERNEL_INIT,
+        kernel_init: Any = sparse(0.9),  # noqa: B008 (an immutable initializer)
         use_bias: bool = True,
-        bias_init: Any = _DEFAULT_BIAS_INIT,
+        bias_init: Any = nnx.initializers.zeros_init(),  # noqa: B008
         dtype: Any = None,
         param_dtype: Any = jnp.float32,
         rngs: nnx.Rngs,
@@ -274,9 +270,9 @@ class CondensedDense(nn.Module):
     """
 
     features: int
-    kernel_init: Any = _DEFAULT_KERNEL_INIT
+    kernel_init: Any = sparse(0.9)
     use_bias: bool = True
-    bias_init: Any = _DEFAULT_BIAS_INIT
+    bias_init: Any = nnx.initializers.zeros_init()
     dtype: Any = None
     param_dtype: Any = jnp.float32
 
