@@ -9,7 +9,7 @@ import abc
 import dataclasses
 from typing import Any, ClassVar
 
-import jax
+import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, Bool, Inexact
 
@@ -125,7 +125,7 @@ class SparseInitializer(abc.ABC):
         kept = layout.fan_in - call_plan.count.zeros
         typed_key = check_key(self._name, key)
         if call_plan.is_empty:
-            empty = jax.numpy.zeros(layout.shape, call_plan.dtype)
+            empty = jnp.zeros(layout.shape, call_plan.dtype)
             return _condensed.compact(empty, empty != 0, layout, kept)
         weights, support = build(call_plan, typed_key, traced, True)
         return _condensed.compact(weights, support, layout, kept)

@@ -23,7 +23,7 @@ from jax.core import Tracer
 from jax.experimental import checkify
 from jax.sharding import PartitionSpec, Sharding
 
-# The accepted values of the string arguments; _counting and _sampling implement each.
+# The accepted values of the string arguments; _count and _values implement each.
 ROUNDINGS = ("ceil", "round", "floor")
 DISTRIBUTIONS = ("uniform", "normal", "truncated_normal")
 
