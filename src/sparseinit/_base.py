@@ -98,9 +98,10 @@ class SparseInitializer(abc.ABC):
         """The weights of ``self(key, shape, dtype)`` stored condensed: the kept ones only.
 
         ``init.condensed(key, shape, dtype).todense()`` equals ``init(key, shape, dtype)`` bit
-        for bit: one build draws the weights and the support, and the kept weights are taken
-        at the support the sampler drew (never where the weights are non-zero). Every neuron
-        keeps the same number of weights, so the count must be concrete.
+        for bit: the weights are the call's, from the same compiled program, and the kept ones
+        are taken at the support the sampler drew (the program of :meth:`mask`), never where
+        the weights are non-zero. Every neuron keeps the same number of weights, so the count
+        must be concrete.
 
         Args:
             key: the key that is (or will be) passed to the initializer.
@@ -127,7 +128,11 @@ class SparseInitializer(abc.ABC):
         if call_plan.is_empty:
             empty = jnp.zeros(layout.shape, call_plan.dtype)
             return _condensed.compact(empty, empty != 0, layout, kept)
-        weights, support = build(call_plan, typed_key, traced, True)
+        # The call's and the mask's own programs: a program that returned both could fuse the
+        # values differently and round them differently in the last bit.
+        weights = build(call_plan, typed_key, traced)
+        mask_plan = dataclasses.replace(call_plan, dtype=None, values=None, rescale=False)
+        support = build(mask_plan, typed_key, traced)
         return _condensed.compact(weights, support, layout, kept)
 
     def __repr__(self) -> str:

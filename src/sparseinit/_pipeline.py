@@ -176,30 +176,24 @@ def draw_mask(
     return build(call_plan, typed_key, traced)
 
 
-@functools.partial(jax.jit, static_argnums=(0, 3))
-def build(
-    plan: Plan, key: jax.Array, sparsity: jax.Array | None, with_support: bool = False
-) -> Any:
+@functools.partial(jax.jit, static_argnums=(0,))
+def build(plan: Plan, key: jax.Array, sparsity: jax.Array | None) -> jax.Array:
     """The weights of ``plan`` drawn with ``key`` (its mask, for a plan without values).
 
     Args:
         plan: the static description of the call.
         key: a single typed key.
         sparsity: the traced sparsity when the plan's count is traced; otherwise ``None``.
-        with_support: also return the support, as ``(weights, support)``.
 
     Returns:
         An array of ``plan.layout.shape``, placed as ``plan.sharding``.
     """
     # Explicit mesh axes refuse the constraints that keep every intermediate sharded.
-    if with_support:
-        both = (plan.sharding, plan.sharding) if plan.sharding is not None else None
-        return run_auto(both, lambda: _draw(plan, key, sparsity))
-    return run_auto(plan.sharding, lambda: _draw(plan, key, sparsity)[0])
+    return run_auto(plan.sharding, lambda: _draw(plan, key, sparsity))
 
 
-def _draw(plan: Plan, key: jax.Array, sparsity: jax.Array | None) -> tuple[jax.Array, jax.Array]:
-    # The weights (or, without values, the mask) and the support.
+def _draw(plan: Plan, key: jax.Array, sparsity: jax.Array | None) -> jax.Array:
+    # The weights, or without values the mask.
     layout = plan.layout
     start_key, step_key, value_key = _random.split(key, 3)
     zeros, valid = zeros_in_jit(plan.name, plan.count, layout.fan_in, sparsity)
@@ -221,7 +215,7 @@ def _draw(plan: Plan, key: jax.Array, sparsity: jax.Array | None) -> tuple[jax.A
         return constrain(result, plan.sharding)
 
     if plan.values is None:
-        return finish(support, True), support
+        return finish(support, True)
     assert plan.dtype is not None
     factor = None
     if plan.rescale:
@@ -232,9 +226,9 @@ def _draw(plan: Plan, key: jax.Array, sparsity: jax.Array | None) -> tuple[jax.A
         # Drawn as (fan_in, neurons) in the view's placement, so that no device holds them all.
         drawn = draw((layout.fan_in, layout.num_neurons))
         dense = layout.from_view(place(orient(drawn, layout.neuron_dim)))
-        return finish(jnp.where(support, dense, jnp.zeros((), dense.dtype)), jnp.nan), support
+        return finish(jnp.where(support, dense, jnp.zeros((), dense.dtype)), jnp.nan)
     place_dense = functools.partial(constrain, sharding=plan.sharding)
     dense = masked_base_values(
         plan.values.init, value_key, support, plan.dtype, factor, place_dense
     )
-    return finish(dense, jnp.nan), support
+    return finish(dense, jnp.nan)

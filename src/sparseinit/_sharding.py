@@ -37,8 +37,6 @@ def _auto(sharding: Any) -> Any:
 def run_auto(sharding: Any, fn: Callable[[], Any]) -> Any:
     """Runs ``fn()`` with every mesh axis ``Auto`` and returns its result placed as ``sharding``.
 
-    ``fn`` returns an array, or a tuple of arrays with ``sharding`` a tuple of shardings.
-
     With an ``Explicit`` mesh (from ``sharding`` or the context set by ``jax.set_mesh``) this
     is ``jax.sharding.auto_axes``: inside, :func:`constrain` can steer the partitioner, and
     the result carries ``sharding`` in its type. With ``Auto`` axes, or no sharding, it is
