@@ -34,7 +34,7 @@ def _auto(sharding: Any) -> Any:
     return NamedSharding(auto, sharding.spec, memory_kind=sharding.memory_kind)
 
 
-def run_auto(sharding: Any, fn: Callable[[], Any]) -> Any:
+def run_auto(sharding: Any, fn: Callable[[], jax.Array]) -> jax.Array:
     """Runs ``fn()`` with every mesh axis ``Auto`` and returns its result placed as ``sharding``.
 
     With an ``Explicit`` mesh (from ``sharding`` or the context set by ``jax.set_mesh``) this
